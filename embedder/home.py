@@ -1,0 +1,34 @@
+"""Where PromptEmbedder keeps its state: one home directory for everything.
+
+PROMPTEMBEDDER_HOME overrides the default (the user's data directory). The backbone cache can be
+moved on its own with PROMPTEMBEDDER_CACHE, e.g. to a bigger disk.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def home() -> Path:
+    env = os.environ.get("PROMPTEMBEDDER_HOME")
+    if env:
+        path = Path(env).expanduser()
+    else:
+        from platformdirs import user_data_dir
+
+        path = Path(user_data_dir("promptembedder", appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def subdir(name: str) -> Path:
+    path = home() / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def backbone_cache() -> Path:
+    env = os.environ.get("PROMPTEMBEDDER_CACHE")
+    path = Path(env).expanduser() if env else home() / "backbones"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,443 @@
+"""PromptEmbedder: a Prompting LLM writes K soft tokens for an instruction, an alignment matrix maps
+them into a frozen Embedding LLM, which reads them with the text and yields the embedding.
+
+    instruction --P (relaxed generation)--> K x d_P --A--> K x d_E --+
+    text --------------------------------- token embeddings --------+--> E (frozen) --> pool --> vector
+
+The same class also runs "text mode" (no Prompting LLM: the instruction is written before the text
+as plain words), which is how the raw-backbone and LoRA baselines are expressed, so every command
+that takes a model accepts them all.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .backbones import load_backbone
+
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+@dataclass
+class PromptEmbedderConfig:
+    embedding_backbone: str = "tiny-llama"
+    prompting_backbone: str | None = "tiny-llama"  # None: text mode, the instruction as plain text
+    num_soft_tokens: int = 5
+    placement: str = "suffix"  # "suffix": [text; S], "prefix": [S; text]
+    pooling: str = "last"  # "last" or "mean"
+    soft_token_source: str = "hidden"  # hand on P's hidden state h_t, or the mixed embedding e_t
+    gumbel_tau: float = 1.0  # relaxation temperature while training (the trainer anneals it)
+    straight_through: bool = False  # hard one-hot forward, soft gradient backward
+    query_instruction: str = "Retrieve semantically similar text."
+    document_instruction: str = "Represent this document for retrieval."
+    text_template: str = "Instruct: {instruction}\nQuery: {text}"  # text mode only
+    max_length: int = 512
+    prompter_weights: str = "base"  # "base" (registry weights), "full" or "lora" (saved in the checkpoint)
+    prompter_lora: dict | None = None  # LoRA settings on P when prompter_weights == "lora"
+    embedding_lora: dict | None = None  # the LoRA baseline's adapter on E (text mode)
+    aligned_backbones: list[str] = field(default_factory=list)  # backbones with a saved alignment
+
+    @property
+    def text_mode(self) -> bool:
+        return self.prompting_backbone is None
+
+    def validate(self) -> None:
+        if self.placement not in ("prefix", "suffix"):
+            raise ValueError(f"placement must be 'prefix' or 'suffix', not {self.placement!r}")
+        if self.pooling not in ("last", "mean"):
+            raise ValueError(f"pooling must be 'last' or 'mean', not {self.pooling!r}")
+        if self.soft_token_source not in ("hidden", "embedding"):
+            raise ValueError(f"soft_token_source must be 'hidden' or 'embedding', not {self.soft_token_source!r}")
+        if not self.text_mode and not 1 <= self.num_soft_tokens <= 64:
+            raise ValueError("num_soft_tokens must be between 1 and 64")
+
+
+def _input_embedding_matrix(lm: nn.Module) -> torch.Tensor:
+    """The token embedding table at the scale the model really feeds its layers.
+
+    Gemma multiplies looked-up embeddings by sqrt(d) inside its embedding module, so the raw weight
+    is sqrt(d) times too small for anything passed as inputs_embeds.
+    """
+    emb = lm.get_input_embeddings()
+    scale = getattr(emb, "embed_scale", None)
+    return emb.weight * scale.to(emb.weight.dtype) if scale is not None else emb.weight
+
+
+def _decoder(lm: nn.Module) -> nn.Module:
+    """The transformer without its LM head: we need hidden states, not 150k-way logits."""
+    base = lm.get_base_model() if hasattr(lm, "get_base_model") else lm  # PEFT wrapper
+    return getattr(base, base.base_model_prefix)
+
+
+def add_lora(lm: nn.Module, settings: dict) -> nn.Module:
+    from peft import LoraConfig, get_peft_model
+
+    settings = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": LORA_TARGETS, **settings}
+    return get_peft_model(lm, LoraConfig(**settings))
+
+
+class PromptingLLM(nn.Module):
+    """Generates K soft tokens for an instruction by differentiable (relaxed) decoding.
+
+    Step t: logits z_t -> y_t = softmax((z_t + g_t) / tau) -> e_{t+1} = y_t @ E_P, fed back through
+    inputs_embeds with the KV cache. g_t is Gumbel noise while training, zero at inference.
+    """
+
+    def __init__(self, lm: nn.Module, tokenizer, num_tokens: int, source: str, straight_through: bool):
+        super().__init__()
+        self.lm, self.tokenizer = lm, tokenizer
+        self.num_tokens, self.source, self.straight_through = num_tokens, source, straight_through
+
+    @property
+    def hidden_size(self) -> int:
+        return self.lm.config.hidden_size
+
+    def _relax(self, logits: torch.Tensor, tau: float) -> torch.Tensor:
+        logits = logits.float()
+        if self.training:
+            uniform = torch.rand_like(logits).clamp_(1e-10, 1.0 - 1e-10)
+            logits = logits - torch.log(-torch.log(uniform))
+        y = F.softmax(logits / tau, dim=-1)
+        if self.straight_through:
+            hard = F.one_hot(y.argmax(-1), y.shape[-1]).to(y.dtype)
+            y = hard - y.detach() + y
+        return y
+
+    def forward(self, instruction: str, tau: float) -> torch.Tensor:
+        """(K, d_P) soft token vectors for one instruction."""
+        device = next(self.lm.parameters()).device
+        ids = self.tokenizer(instruction or " ", return_tensors="pt").input_ids.to(device)
+        table = _input_embedding_matrix(self.lm)
+        out = self.lm(input_ids=ids, use_cache=True, output_hidden_states=True)
+        vectors = []
+        for step in range(self.num_tokens):
+            hidden = out.hidden_states[-1][:, -1]
+            mixed = self._relax(out.logits[:, -1], tau).to(table.dtype) @ table
+            vectors.append(hidden if self.source == "hidden" else mixed)
+            if step + 1 < self.num_tokens:
+                out = self.lm(
+                    inputs_embeds=mixed[:, None], past_key_values=out.past_key_values,
+                    use_cache=True, output_hidden_states=True,
+                )
+        return torch.cat(vectors).float()
+
+
+class Alignment(nn.Module):
+    """The linear map from P's space into E's input-embedding space.
+
+    Output vectors are rescaled to the mean norm of E's real token embeddings (times a learnable
+    scale, bounded): soft tokens at the wrong scale are ignored or dominate, and unbounded norms
+    are how plain soft prompts diverged in our first experiments.
+    """
+
+    def __init__(self, d_in: int, d_out: int, target_norm: float):
+        super().__init__()
+        self.proj = nn.Linear(d_in, d_out)
+        self.log_scale = nn.Parameter(torch.zeros(()))
+        self.register_buffer("target_norm", torch.tensor(float(target_norm)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.proj(x)
+        scale = self.target_norm * self.log_scale.clamp(-3.0, 3.0).exp()
+        return y / y.norm(dim=-1, keepdim=True).clamp_min(1e-6) * scale
+
+
+@dataclass
+class Layout:
+    """One padded batch: where the text tokens, the soft tokens and the pads sit."""
+
+    input_ids: torch.Tensor  # (B, L); pad id at soft and pad positions
+    attention_mask: torch.Tensor  # (B, L)
+    position_ids: torch.Tensor  # (B, L), counted over real positions only
+    soft_index: torch.Tensor  # (B, L), k for the k-th soft token, -1 elsewhere
+    last_index: torch.Tensor  # (B,), last real position of each row
+
+
+class EmbeddingLLM(nn.Module):
+    """The frozen Embedding LLM: reads text plus soft tokens and pools one vector per text."""
+
+    def __init__(self, lm: nn.Module, tokenizer, name: str, placement: str, pooling: str):
+        super().__init__()
+        lm.requires_grad_(False)
+        lm.eval()
+        self.lm, self.tokenizer, self.name = lm, tokenizer, name
+        self.placement, self.pooling = placement, pooling
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.left_pad = tokenizer.padding_side == "left"
+
+    def train(self, mode: bool = True):
+        # E stays in eval mode (no dropout) whatever the composed model does
+        return super().train(False)
+
+    @property
+    def hidden_size(self) -> int:
+        return self.lm.config.hidden_size
+
+    @torch.no_grad()
+    def token_embedding_norm(self) -> float:
+        return _input_embedding_matrix(self.lm).float().norm(dim=-1).mean().item()
+
+    def layout(self, token_lists: Sequence[Sequence[int]], num_soft: int) -> Layout:
+        lengths = [len(t) + num_soft for t in token_lists]
+        batch, width = len(token_lists), max(lengths)
+        ids = torch.full((batch, width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((batch, width), dtype=torch.long)
+        soft = torch.full((batch, width), -1, dtype=torch.long)
+        last = torch.empty(batch, dtype=torch.long)
+        for row, (tokens, n) in enumerate(zip(token_lists, lengths)):
+            start = width - n if self.left_pad else 0
+            text_start = start + (num_soft if self.placement == "prefix" else 0)
+            soft_start = start if self.placement == "prefix" else start + len(tokens)
+            ids[row, text_start:text_start + len(tokens)] = torch.tensor(tokens, dtype=torch.long)
+            mask[row, start:start + n] = 1
+            soft[row, soft_start:soft_start + num_soft] = torch.arange(num_soft)
+            last[row] = start + n - 1
+        positions = (mask.cumsum(1) - 1).clamp_(min=0)
+        return Layout(ids, mask, positions, soft, last)
+
+    def forward(self, token_lists: Sequence[Sequence[int]], soft: torch.Tensor | None,
+                output_hidden: bool = False):
+        """Pooled (B, d_E) embeddings, not normalised. soft: (K, d_E) shared by the batch, or None."""
+        num_soft = 0 if soft is None else soft.shape[0]
+        lay = self.layout(token_lists, num_soft)
+        device = self.lm.get_input_embeddings().weight.device
+        lay = Layout(*(t.to(device) for t in (lay.input_ids, lay.attention_mask, lay.position_ids,
+                                              lay.soft_index, lay.last_index)))
+        x = self.lm.get_input_embeddings()(lay.input_ids)
+        if soft is not None:
+            soft = soft.to(x.dtype)
+            x = torch.where((lay.soft_index >= 0)[..., None], soft[lay.soft_index.clamp(min=0)], x)
+        hidden = _decoder(self.lm)(
+            inputs_embeds=x, attention_mask=lay.attention_mask, position_ids=lay.position_ids, use_cache=False
+        ).last_hidden_state
+        pooled = self._pool(hidden, lay.attention_mask, lay.last_index)
+        return (pooled, hidden, lay) if output_hidden else pooled
+
+    def forward_suffix_cached(self, token_lists: Sequence[Sequence[int]], soft: torch.Tensor) -> torch.Tensor:
+        """Suffix placement in two passes: the text without autograd, then only the K soft positions.
+
+        Same result as forward() with placement "suffix" (the text never sees the soft tokens), at
+        a fraction of the activation memory: only K positions per row are kept for backward.
+        """
+        lay = self.layout(token_lists, 0)
+        device = self.lm.get_input_embeddings().weight.device
+        mask, positions = lay.attention_mask.to(device), lay.position_ids.to(device)
+        decoder = _decoder(self.lm)
+        with torch.no_grad():
+            text = decoder(input_ids=lay.input_ids.to(device), attention_mask=mask,
+                           position_ids=positions, use_cache=True)
+        batch, k = mask.shape[0], soft.shape[0]
+        lengths = mask.sum(1, keepdim=True)
+        soft_positions = lengths + torch.arange(k, device=device)
+        full_mask = torch.cat([mask, torch.ones(batch, k, dtype=mask.dtype, device=device)], 1)
+        x = soft.to(text.last_hidden_state.dtype)[None].expand(batch, -1, -1)
+        hidden = decoder(inputs_embeds=x, attention_mask=full_mask, position_ids=soft_positions,
+                         past_key_values=text.past_key_values, use_cache=True).last_hidden_state
+        if self.pooling == "last":
+            return hidden[:, -1].float()
+        text_sum = (text.last_hidden_state.float() * mask[..., None]).sum(1)
+        return (text_sum + hidden.float().sum(1)) / (lengths + k)
+
+    def _pool(self, hidden: torch.Tensor, mask: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+        if self.pooling == "last":
+            return hidden[torch.arange(hidden.shape[0], device=hidden.device), last].float()
+        weights = mask[..., None].to(hidden.dtype)
+        return ((hidden * weights).sum(1) / weights.sum(1)).float()
+
+
+class PromptEmbedder(nn.Module):
+    """The composed model, with a sentence-transformers style encode()."""
+
+    def __init__(self, config: PromptEmbedderConfig, embedding: EmbeddingLLM,
+                 prompter: PromptingLLM | None, alignment: Alignment | None):
+        super().__init__()
+        config.validate()
+        self.config, self.embedding, self.prompter, self.alignment = config, embedding, prompter, alignment
+        self.gumbel_tau = config.gumbel_tau
+        self._soft_cache: dict[str, torch.Tensor] = {}
+        self._fingerprint: str | None = None
+
+    # ----- construction ---------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, config: PromptEmbedderConfig, seed: int = 0) -> "PromptEmbedder":
+        """A fresh model: registry backbones, a new (seeded) alignment, no trained weights."""
+        config.validate()
+        e_lm, e_tok = load_backbone(config.embedding_backbone)
+        if config.embedding_lora is not None:
+            e_lm = add_lora(e_lm, config.embedding_lora)
+        embedding = EmbeddingLLM(e_lm, e_tok, config.embedding_backbone, config.placement, config.pooling)
+        prompter = alignment = None
+        if not config.text_mode:
+            p_lm, p_tok = load_backbone(config.prompting_backbone)
+            if config.prompter_weights == "lora":
+                p_lm = add_lora(p_lm, config.prompter_lora or {})
+            prompter = PromptingLLM(p_lm, p_tok, config.num_soft_tokens, config.soft_token_source,
+                                    config.straight_through)
+            alignment = new_alignment(prompter, embedding, seed)
+        return cls(config, embedding, prompter, alignment)
+
+    @classmethod
+    def from_pretrained(cls, name_or_dir: str | os.PathLike | None = None, backbone: str | None = None,
+                        device: str | torch.device | None = None) -> "PromptEmbedder":
+        """A preset name, a registry backbone, "raw:BACKBONE[:mean]", or a saved directory.
+
+        backbone picks which aligned Embedding LLM a checkpoint runs on (default: its own).
+        """
+        from .checkpoint import load_checkpoint, resolve_model_name
+
+        target = resolve_model_name(name_or_dir)
+        if isinstance(target, PromptEmbedderConfig):
+            if backbone is not None:
+                target.embedding_backbone = backbone
+            model = cls.from_config(target)
+        else:
+            model = load_checkpoint(cls, target, backbone)
+        return model.to_device(device)
+
+    def to_device(self, device: str | torch.device | None = None) -> "PromptEmbedder":
+        """Move to CUDA when present (the frozen E in bf16), else stay on the CPU in fp32."""
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.to(device)
+        if device.type == "cuda":
+            self.embedding.lm.to(torch.bfloat16)  # trainable parts stay fp32 (bf16 AdamW is fragile)
+        self._soft_cache.clear()
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return self.embedding.lm.get_input_embeddings().weight.device
+
+    @property
+    def tokenizer(self):
+        """The Embedding LLM's tokenizer (what chunking should count)."""
+        return self.embedding.tokenizer
+
+    @property
+    def dimension(self) -> int:
+        return self.embedding.hidden_size
+
+    def train(self, mode: bool = True):
+        self._soft_cache.clear()  # cached prompts are stale once weights can change
+        self._fingerprint = None
+        return super().train(mode)
+
+    # ----- the forward pass -----------------------------------------------------------------
+    def soft_prompt(self, instruction: str) -> torch.Tensor | None:
+        """(K, d_E) aligned soft tokens for an instruction; cached at inference."""
+        if self.prompter is None:
+            return None
+        cacheable = not self.training and not torch.is_grad_enabled()
+        if cacheable and instruction in self._soft_cache:
+            return self._soft_cache[instruction]
+        soft = self.alignment(self.prompter(instruction, self.gumbel_tau))
+        if cacheable:
+            self._soft_cache[instruction] = soft
+        return soft
+
+    def tokenize(self, texts: Sequence[str], instruction: str) -> list[list[int]]:
+        if self.config.text_mode and instruction:
+            texts = [self.config.text_template.format(instruction=instruction, text=t) for t in texts]
+        room = self.config.max_length - (0 if self.config.text_mode else self.config.num_soft_tokens)
+        return self.tokenizer(list(texts), truncation=True, max_length=room)["input_ids"]
+
+    def forward(self, token_lists: Sequence[Sequence[int]], instruction: str, cached_text: bool = False):
+        """Pooled embeddings (B, d_E), differentiable through A and P.
+
+        cached_text: suffix placement only; run the text without autograd, then the soft tokens.
+        """
+        soft = self.soft_prompt(instruction)
+        if cached_text and soft is not None and self.config.placement == "suffix":
+            return self.embedding.forward_suffix_cached(token_lists, soft)
+        return self.embedding(token_lists, soft)
+
+    # ----- encode ---------------------------------------------------------------------------
+    def encode(self, texts: str | Sequence[str], instruction: str | None = None, batch_size: int = 32,
+               normalize_embeddings: bool = True, show_progress_bar: bool | None = None,
+               convert_to_numpy: bool = True):
+        """Embed queries (or any text) under an instruction (default: the config's query one)."""
+        instruction = self.config.query_instruction if instruction is None else instruction
+        single = isinstance(texts, str)
+        texts = [texts] if single else list(texts)
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"texts[{i}] is {type(text).__name__}, not str")
+        vectors = self._encode(texts, instruction, batch_size, normalize_embeddings, show_progress_bar)
+        if convert_to_numpy:
+            vectors = vectors.numpy()
+        return vectors[0] if single else vectors
+
+    def encode_document(self, texts: str | Sequence[str], instruction: str | None = None, batch_size: int = 32,
+                        normalize_embeddings: bool = True, show_progress_bar: bool | None = None,
+                        convert_to_numpy: bool = True):
+        """Embed documents under a document-side instruction (default: the config's).
+
+        In text mode documents are embedded as plain text unless an instruction is given.
+        """
+        if instruction is None:
+            instruction = "" if self.config.text_mode else self.config.document_instruction
+        return self.encode(texts, instruction, batch_size, normalize_embeddings, show_progress_bar,
+                           convert_to_numpy)
+
+    @torch.inference_mode()
+    def _encode(self, texts: list[str], instruction: str, batch_size: int, normalize: bool,
+                show_progress_bar: bool | None) -> torch.Tensor:
+        from tqdm.auto import tqdm
+
+        if self.training:
+            self.eval()
+        out = torch.empty((len(texts), self.dimension), dtype=torch.float32)
+        if not texts:
+            return out
+        token_lists = self.tokenize(texts, instruction)
+        order = sorted(range(len(texts)), key=lambda i: -len(token_lists[i]))  # batch by length
+        if show_progress_bar is None:
+            show_progress_bar = sys.stderr.isatty() and len(texts) > 4 * batch_size
+        for start in tqdm(range(0, len(order), batch_size), desc="encode", unit="batch",
+                          disable=not show_progress_bar):
+            rows = order[start:start + batch_size]
+            vectors = self.forward([token_lists[i] for i in rows], instruction).float()
+            if normalize:
+                vectors = F.normalize(vectors, dim=-1)
+            out[rows] = vectors.cpu()
+        return out
+
+    # ----- persistence ----------------------------------------------------------------------
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+        from .checkpoint import save_checkpoint
+
+        return save_checkpoint(self, Path(directory))
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies what produced a vector: config, active backbone and every trained weight."""
+        if self._fingerprint is None:
+            from .checkpoint import trained_state
+
+            digest = hashlib.sha256()
+            digest.update(json.dumps(asdict(self.config), sort_keys=True).encode())
+            digest.update(self.embedding.name.encode())
+            for group, tensors in sorted(trained_state(self).items()):
+                for key in sorted(tensors):
+                    digest.update(f"{group}/{key}".encode())
+                    digest.update(tensors[key].detach().float().cpu().numpy().tobytes())
+            self._fingerprint = digest.hexdigest()[:16]
+        return self._fingerprint
+
+
+def new_alignment(prompter: PromptingLLM, embedding: EmbeddingLLM, seed: int = 0) -> Alignment:
+    """A freshly initialised alignment from P into E, scale-matched to E's token embeddings."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        alignment = Alignment(prompter.hidden_size, embedding.hidden_size, embedding.token_embedding_norm())
+    return alignment.to(embedding.lm.get_input_embeddings().weight.device)
+
+

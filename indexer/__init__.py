@@ -1,0 +1,1 @@
+"""Document collections: loading, chunking, FAISS indexes and SQLite metadata. Knows nothing of training."""
