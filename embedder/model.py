@@ -422,10 +422,13 @@ class PromptEmbedder(nn.Module):
         if self._fingerprint is None:
             from .checkpoint import trained_state
 
-            digest = hashlib.sha256()
-            digest.update(json.dumps(asdict(self.config), sort_keys=True).encode())
-            digest.update(self.embedding.name.encode())
+            config = asdict(self.config)
+            config.pop("aligned_backbones")  # bookkeeping: other backbones do not change these vectors
+            config["embedding_backbone"] = self.embedding.name
+            digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
             for group, tensors in sorted(trained_state(self).items()):
+                if group.startswith("alignment-") and group != f"alignment-{self.embedding.name}":
+                    continue
                 for key in sorted(tensors):
                     digest.update(f"{group}/{key}".encode())
                     digest.update(tensors[key].detach().float().cpu().numpy().tobytes())

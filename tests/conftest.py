@@ -19,10 +19,14 @@ def isolated_home(tmp_path, monkeypatch):
     return tmp_path / "home"
 
 
-def require_backbone(name: str) -> None:
-    """Skip a real-backbone test with the command that would make it runnable."""
+@pytest.fixture
+def require_backbone():
+    """Call with a backbone name: skips a real-backbone test, naming the command that makes it runnable."""
     from embedder.backbones import get_backbone
 
-    status = get_backbone(name).status()
-    if status != "ready":
-        pytest.skip(f"{name} is {status}; run `promptembedder prepare {name}`")
+    def require(name: str) -> None:
+        status = get_backbone(name).status()
+        if status != "ready":
+            pytest.skip(f"{name} is {status}; run `promptembedder prepare {name}`")
+
+    return require
