@@ -14,9 +14,7 @@ def home() -> Path:
     if env:
         path = Path(env).expanduser()
     else:
-        from platformdirs import user_data_dir
-
-        path = Path(user_data_dir("promptembedder", appauthor=False))
+        path = _user_data_dir()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -32,3 +30,11 @@ def backbone_cache() -> Path:
     path = Path(env).expanduser() if env else home() / "backbones"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _user_data_dir() -> Path:
+    try:
+        from platformdirs import user_data_dir
+    except ImportError:  # the model must import with torch and transformers alone
+        return Path(os.environ.get("XDG_DATA_HOME", "~/.local/share")).expanduser() / "promptembedder"
+    return Path(user_data_dir("promptembedder", appauthor=False))
