@@ -1,0 +1,688 @@
+"""The facade: `Collections` is the store, `Collection` one collection indexed and searched with one model.
+
+    store = Collections()                                   # home()/collections/: SQLite + FAISS files
+    docs = store.open("notes", model, create=True)           # the index for (notes, instruction, model)
+    report = docs.index(["~/notes"])                        # new and changed files only; deleted ones removed
+    hits = docs.search("how do I ...", k=5, filters=["ext=.md"])
+    docs.close()
+
+The model is any object with encode(texts, instruction=...), encode_document(texts, instruction=...),
+tokenizer, dimension and fingerprint; the indexer never trains anything.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from .chunking import chunk_text
+from .consistency import Report, compare
+from .errors import IndexerError
+from .filters import Filter, condition, path_prefix_condition
+from .loaders import LoadedFile, LoaderOptions, Problem, Record, file_hash, iter_loaded, walk
+from .locks import WriteLock
+from .store import (ChunkRow, CollectionRow, DocumentRow, IndexRow, collection_chunk_ids, make_engine,
+                    make_sessions, sqlite_url, utcnow)
+from .vectors import KINDS, VectorIndex, desired_kind
+
+DEFAULT_CHUNK_TOKENS = 256
+DEFAULT_CHUNK_OVERLAP = 32
+BATCH_CHUNKS = 64  # chunks embedded and committed together: what a kill can lose
+SAVE_INTERVAL = 5.0  # seconds between FAISS saves during a run (and one at the end)
+_ID_BATCH = 500  # ids per SQL IN (...) clause
+
+
+@dataclass
+class Hit:
+    score: float
+    path: str
+    title: str
+    text: str
+    position: int
+    record: int
+    chunk_id: int
+    metadata: dict
+
+    def as_dict(self) -> dict:
+        return {"score": self.score, "path": self.path, "title": self.title, "text": self.text,
+                "position": self.position, "record": self.record, "chunk_id": self.chunk_id,
+                "metadata": self.metadata}
+
+
+@dataclass
+class IndexReport:
+    collection: str
+    files: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    chunks_embedded: int = 0
+    completed: int = 0  # chunks of an interrupted run embedded on open
+    problems: list[Problem] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        data = {k: v for k, v in self.__dict__.items() if k != "problems"}
+        return {**data, "problems": [{"path": p.path, "message": p.message} for p in self.problems]}
+
+    def summary(self) -> str:
+        lines = [f"{self.collection}: {self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+                 f"{self.removed} removed; {self.chunks_embedded} chunks embedded in {self.seconds:.1f} s"]
+        if self.completed:
+            lines.append(f"  completed an interrupted run: {self.completed} chunks embedded")
+        if self.problems:
+            lines.append(f"  {len(self.problems)} problem(s):")
+            lines.extend(f"    {p}" for p in self.problems)
+        return "\n".join(lines)
+
+
+def default_instructions(model) -> tuple[str, str]:
+    """(query, document) instructions a model uses when none is given."""
+    config = getattr(model, "config", None)
+    query = getattr(config, "query_instruction", "") or ""
+    document = "" if getattr(config, "text_mode", False) else (getattr(config, "document_instruction", "") or "")
+    return query, document
+
+
+class Collections:
+    """The store: one database (SQLite by default, any SQLAlchemy URL) and a directory of FAISS files."""
+
+    def __init__(self, directory: str | os.PathLike | None = None, url: str | None = None):
+        if directory is None:
+            from embedder.home import subdir
+
+            directory = subdir("collections")
+        self.directory = Path(directory).expanduser()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.url = url or sqlite_url(self.directory / "collections.sqlite")
+        self.engine = make_engine(self.url)
+        self.sessions = make_sessions(self.engine)
+
+    def __enter__(self) -> "Collections":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def lock(self, name: str) -> WriteLock:
+        return WriteLock(self.directory, name)
+
+    # ----- listing ----------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        with self.sessions() as session:
+            return list(session.scalars(select(CollectionRow.name).order_by(CollectionRow.name)))
+
+    def row(self, session: Session, name: str) -> CollectionRow:
+        row = session.scalar(select(CollectionRow).where(CollectionRow.name == name))
+        if row is None:
+            known = ", ".join(self.names()) or "none yet"
+            raise IndexerError(f"no collection named '{name}' (collections: {known}); "
+                               f"create it with `promptembedder index PATH --collection {name}`")
+        return row
+
+    def indexes(self, name: str) -> list[IndexRow]:
+        with self.sessions() as session:
+            row = self.row(session, name)
+            return list(session.scalars(select(IndexRow).where(IndexRow.collection_id == row.id)
+                                        .order_by(IndexRow.updated.desc())))
+
+    def stats(self, name: str | None = None) -> list[dict]:
+        """Documents, chunks and indexes (vectors as of their last save) of one or every collection."""
+        from sqlalchemy import func
+
+        out = []
+        with self.sessions() as session:
+            rows = [self.row(session, name)] if name else session.scalars(select(CollectionRow)
+                                                                          .order_by(CollectionRow.name))
+            for row in rows:
+                documents = session.scalar(select(func.count()).select_from(DocumentRow)
+                                           .where(DocumentRow.collection_id == row.id))
+                chunks = session.scalar(select(func.count()).select_from(ChunkRow).join(DocumentRow)
+                                        .where(DocumentRow.collection_id == row.id))
+                indexes = session.scalars(select(IndexRow).where(IndexRow.collection_id == row.id)
+                                          .order_by(IndexRow.updated.desc()))
+                out.append({
+                    "name": row.name, "documents": documents, "chunks": chunks,
+                    "chunk_tokens": row.chunk_tokens, "chunk_overlap": row.chunk_overlap,
+                    "created": row.created.isoformat(timespec="seconds"),
+                    "indexes": [_index_info(ix, self.directory) for ix in indexes],
+                })
+        return out
+
+    # ----- opening ----------------------------------------------------------------------------
+    def open(self, name: str, model, instruction: str | None = None, *, document_instruction: str | None = None,
+             index_type: str | None = None, index_params: dict | None = None, chunk_tokens: int | None = None,
+             chunk_overlap: int | None = None, model_name: str | None = None, create: bool = False,
+             writable: bool | None = None, progress: bool | None = None) -> "Collection":
+        """The collection's index for this model and instruction (default: the model's query instruction).
+
+        Writable (the default when create=True) takes the collection's write lock, creates what is
+        missing and reconciles SQLite with FAISS; read-only needs the index to exist and never writes.
+        """
+        writable = create if writable is None else writable
+        if index_type is not None and index_type not in KINDS:
+            raise ValueError(f"index type must be one of {', '.join(KINDS)}, not {index_type!r}")
+        query_default, document_default = default_instructions(model)
+        instruction = query_default if instruction is None else instruction
+        lock = self.lock(name)
+        if writable:
+            lock.acquire(on_wait=lambda: print(f"waiting for another process writing collection '{name}'...",
+                                               file=sys.stderr))
+        try:
+            with self.sessions.begin() as session:
+                row = session.scalar(select(CollectionRow).where(CollectionRow.name == name))
+                if row is None:
+                    if not create:
+                        self.row(session, name)  # raises with the known names
+                    row = CollectionRow(name=name, chunk_tokens=chunk_tokens or DEFAULT_CHUNK_TOKENS,
+                                        chunk_overlap=DEFAULT_CHUNK_OVERLAP if chunk_overlap is None else chunk_overlap)
+                    session.add(row)
+                    session.flush()
+                elif writable:
+                    _check_chunking(row, chunk_tokens, chunk_overlap)
+                index_row = session.scalar(select(IndexRow).where(
+                    IndexRow.collection_id == row.id, IndexRow.instruction == instruction,
+                    IndexRow.fingerprint == model.fingerprint))
+                if index_row is None:
+                    if not writable:
+                        raise IndexerError(_no_index_message(session, row, instruction, model.fingerprint))
+                    index_row = IndexRow(
+                        collection_id=row.id, instruction=instruction, fingerprint=model.fingerprint,
+                        document_instruction=document_default if document_instruction is None else document_instruction,
+                        model_name=model_name or "", dimension=model.dimension, index_type=index_type or "auto",
+                        params=dict(index_params or {}))
+                    session.add(index_row)
+                    session.flush()
+                    index_row.file = f"index-{index_row.id}.faiss"
+                    (self.directory / index_row.file).unlink(missing_ok=True)
+                elif writable:
+                    if document_instruction is not None and document_instruction != index_row.document_instruction:
+                        raise IndexerError(
+                            f"the index of '{name}' for this model and instruction embeds documents under "
+                            f"{index_row.document_instruction!r}, not {document_instruction!r}; use another "
+                            "collection or query instruction")
+                    if index_type is not None and index_type != index_row.index_type:
+                        index_row.index_type = index_type  # rebuilt to the new type at the end of the run
+                    if index_params:
+                        index_row.params = {**index_row.params, **index_params}
+                    if model_name:
+                        index_row.model_name = model_name
+                session.flush()
+                session.expunge_all()
+        except BaseException:
+            lock.release()
+            raise
+        collection = Collection(self, row, index_row, model, lock if writable else None, progress)
+        if writable:
+            try:
+                collection.reconcile()
+            except BaseException:
+                collection.close()
+                raise
+        return collection
+
+    # ----- deleting ---------------------------------------------------------------------------
+    def drop(self, name: str) -> dict:
+        """Delete a collection: its rows, then its FAISS files."""
+        lock = self.lock(name)
+        lock.acquire(on_wait=lambda: print(f"waiting for another process writing collection '{name}'...",
+                                           file=sys.stderr))
+        try:
+            info = self.stats(name)[0]
+            with self.sessions.begin() as session:
+                row = self.row(session, name)
+                files = [ix.file for ix in row.indexes]
+                session.delete(row)
+            for file in files:
+                (self.directory / file).unlink(missing_ok=True)
+            return info
+        finally:
+            lock.release()
+
+    def delete_documents(self, name: str, paths: Sequence[str]) -> int:
+        """Delete documents (exact paths, or every document under a directory) from every index of a collection."""
+        lock = self.lock(name)
+        lock.acquire(on_wait=lambda: print(f"waiting for another process writing collection '{name}'...",
+                                           file=sys.stderr))
+        try:
+            with self.sessions() as session:
+                row = self.row(session, name)
+                collection_id = row.id
+            return _delete_documents(self, collection_id, paths, loaded={})
+        finally:
+            lock.release()
+
+
+class Collection:
+    """One collection with the FAISS index of one (instruction, model). Open it with Collections.open()."""
+
+    def __init__(self, store: Collections, row: CollectionRow, index_row: IndexRow, model, lock: WriteLock | None,
+                 progress: bool | None = None):
+        self.store, self.row, self.index_row, self.model, self.lock = store, row, index_row, model, lock
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.name = row.name
+        self.path = store.directory / index_row.file
+        self.vectors, self.file_problem = self._load_vectors()
+        self._last_save = time.monotonic()
+        self._dirty = False
+        self.completed = 0  # chunks of an interrupted run embedded by reconcile()
+
+    @property
+    def writable(self) -> bool:
+        return self.lock is not None
+
+    @property
+    def instruction(self) -> str:
+        return self.index_row.instruction
+
+    @property
+    def document_instruction(self) -> str:
+        return self.index_row.document_instruction
+
+    def __enter__(self) -> "Collection":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.lock is not None:
+            try:
+                if self._dirty:
+                    self.save()
+            finally:
+                self.lock.release()
+                self.lock = None
+
+    # ----- the FAISS file ---------------------------------------------------------------------
+    def _load_vectors(self) -> tuple[VectorIndex, str | None]:
+        params = self.index_row.params
+        if self.path.exists():
+            try:
+                vectors = VectorIndex.load(self.path, params)
+            except RuntimeError as exc:
+                problem = f"cannot read {self.path.name}: {str(exc).splitlines()[0]}"
+            else:
+                if vectors.dimension == self.index_row.dimension:
+                    return vectors, None
+                problem = f"{self.path.name} has dimension {vectors.dimension}, the index {self.index_row.dimension}"
+            if not self.writable:
+                raise IndexerError(f"collection '{self.name}': {problem}; run `promptembedder stats --collection "
+                                   f"{self.name} --check --repair` with its model to rebuild it")
+            return self._empty_vectors(), problem
+        return self._empty_vectors(), None
+
+    def _empty_vectors(self) -> VectorIndex:
+        kind = "hnsw" if self.index_row.index_type == "hnsw" else "flat"
+        return VectorIndex.empty(self.index_row.dimension, kind, self.index_row.params)
+
+    def _require_writable(self) -> None:
+        if not self.writable:
+            raise IndexerError(f"collection '{self.name}' was opened read-only")
+
+    def save(self) -> None:
+        self._require_writable()
+        self.vectors.save(self.path)
+        with self.store.sessions.begin() as session:
+            built = self.vectors.kind + (f" nlist={self.vectors.nlist}" if self.vectors.kind == "ivf" else "")
+            params = {**self.index_row.params, "built": built}
+            session.execute(update(IndexRow).where(IndexRow.id == self.index_row.id).values(
+                vectors=self.vectors.ntotal, updated=utcnow(), params=params, index_type=self.index_row.index_type,
+                model_name=self.index_row.model_name))
+            self.index_row.params = params
+        self._last_save, self._dirty = time.monotonic(), False
+
+    def _maybe_save(self) -> None:
+        if self._dirty and time.monotonic() - self._last_save >= SAVE_INTERVAL:
+            self.save()
+
+    def _maybe_rebuild(self) -> None:
+        """Move to the index type the size calls for (auto), or to a newly requested one."""
+        kind, nlist = desired_kind(self.index_row.index_type, self.vectors.ntotal, self.index_row.params)
+        if kind != self.vectors.kind or (kind == "ivf" and nlist >= 2 * (self.vectors.nlist or 0)
+                                         and not self.index_row.params.get("nlist")):
+            self.vectors = self.vectors.rebuilt(kind, nlist)
+            self._dirty = True
+
+    def _refresh(self) -> None:
+        """Read-only: pick up the file a writer replaced since we loaded it."""
+        if not self.writable and self.vectors.changed_on_disk(self.path) and self.path.exists():
+            self.vectors = VectorIndex.load(self.path, self.index_row.params)
+
+    # ----- consistency ------------------------------------------------------------------------
+    def check(self) -> Report:
+        with self.store.sessions() as session:
+            chunk_ids = collection_chunk_ids(session, self.row.id)
+        vector_ids = self.vectors.ids()
+        orphans, missing, duplicates = compare(chunk_ids, vector_ids)
+        return Report(self.name, self.instruction, self.index_row.fingerprint, len(chunk_ids),
+                      len(vector_ids), orphans, missing, duplicates, self.file_problem)
+
+    def reconcile(self) -> Report:
+        """Remove vectors without rows, embed rows without vectors, save. Runs on every writable open."""
+        self._require_writable()
+        report = self.check()
+        if report.ok:
+            return report
+        stale = np.union1d(report.orphans, report.duplicates)
+        self.vectors.remove(stale)
+        todo = np.union1d(report.missing, report.duplicates)
+        self.completed = self._embed_chunk_ids(todo)
+        self.file_problem = None
+        self._dirty = True
+        self.save()
+        report.repaired = True
+        return report
+
+    def _embed_chunk_ids(self, ids: np.ndarray) -> int:
+        from tqdm.auto import tqdm
+
+        done = 0
+        with tqdm(total=len(ids), desc=f"completing '{self.name}'", unit="chunk", disable=not self.progress) as bar:
+            for start in range(0, len(ids), _ID_BATCH):
+                part = [int(i) for i in ids[start:start + _ID_BATCH]]
+                with self.store.sessions() as session:
+                    rows = session.execute(select(ChunkRow.id, ChunkRow.text).where(ChunkRow.id.in_(part))).all()
+                if rows:
+                    vectors = self._encode_documents([text for _, text in rows])
+                    self.vectors.add(np.array([i for i, _ in rows], dtype=np.int64), vectors)
+                    self._dirty = True
+                    self._maybe_save()
+                done += len(rows)
+                bar.update(len(part))
+        return done
+
+    def _encode_documents(self, texts: list[str]) -> np.ndarray:
+        vectors = self.model.encode_document(texts, instruction=self.document_instruction, show_progress_bar=False)
+        return np.asarray(vectors, dtype=np.float32)
+
+    # ----- indexing ---------------------------------------------------------------------------
+    def index(self, paths: Sequence[str | os.PathLike], options: LoaderOptions | None = None,
+              batch_chunks: int = BATCH_CHUNKS) -> IndexReport:
+        """Index files and folders: new and changed files are embedded, files gone from a folder removed."""
+        self._require_writable()
+        options = options or LoaderOptions()
+        started = time.perf_counter()
+        report = IndexReport(self.name, completed=self.completed)
+        files, report.problems = walk(paths)
+        report.files = len(files)
+        known = self._known_documents()
+        present = {str(f) for f in files}
+        gone = []
+        for root in (Path(p).expanduser().resolve() for p in paths):
+            if root.is_dir():
+                prefix = str(root) + os.sep
+                gone += [path for path in known if path.startswith(prefix) and path not in present]
+        if gone:
+            report.removed = _delete_documents(self.store, self.row.id, gone, {self.index_row.id: self.vectors},
+                                               exact=True)
+            self._dirty = True
+        to_load = []
+        for f in files:
+            old = known.get(str(f))
+            stat = _stat(f)
+            if old is not None and stat is not None and (old[1], old[2]) == stat:
+                report.unchanged += 1
+            else:
+                to_load.append(f)
+        self._ingest(iter_loaded(to_load, options), len(to_load), known, report, batch_chunks)
+        self._finish()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def upsert(self, documents: Iterable[dict], batch_chunks: int = BATCH_CHUNKS) -> IndexReport:
+        """Add or replace documents given as {"id": key, "text": ..., "title": ..., "metadata": {...}}."""
+        self._require_writable()
+        started = time.perf_counter()
+        report = IndexReport(self.name, completed=self.completed)
+        items = []
+        for number, doc in enumerate(documents):
+            key, text = doc.get("id"), doc.get("text")
+            if not isinstance(key, str) or not key or not isinstance(text, str):
+                raise ValueError(f"document {number}: needs a non-empty string 'id' and a string 'text'")
+            metadata = dict(doc.get("metadata") or {})
+            digest = file_hash((text + "\0" + repr(sorted(metadata.items())) + "\0" + doc.get("title", "")).encode())
+            items.append(LoadedFile(key, digest, 0.0, len(text), [Record(text, doc.get("title", ""), metadata)], {}))
+        report.files = len(items)
+        self._ingest(iter(items), len(items), self._known_documents(), report, batch_chunks)
+        self._finish()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def delete(self, paths: Sequence[str]) -> int:
+        """Delete documents (exact paths or keys, or everything under a directory) from every index."""
+        self._require_writable()
+        count = _delete_documents(self.store, self.row.id, paths, {self.index_row.id: self.vectors})
+        self._dirty = True
+        self.save()
+        return count
+
+    def _finish(self) -> None:
+        self._maybe_rebuild()
+        if self._dirty:
+            self.save()
+
+    def _known_documents(self) -> dict[str, tuple[str, float, int]]:
+        with self.store.sessions() as session:
+            rows = session.execute(select(DocumentRow.path, DocumentRow.content_hash, DocumentRow.mtime,
+                                          DocumentRow.size).where(DocumentRow.collection_id == self.row.id))
+            return {path: (digest, mtime, size) for path, digest, mtime, size in rows}
+
+    def _ingest(self, loaded: Iterable[LoadedFile | Problem], total: int, known: dict, report: IndexReport,
+                batch_chunks: int) -> None:
+        from tqdm.auto import tqdm
+
+        batch: list[tuple[LoadedFile, list[dict]]] = []
+        pending = 0
+        with tqdm(total=total, desc=f"indexing '{self.name}'", unit="doc", disable=not self.progress) as bar:
+            for item in loaded:
+                bar.update(1)
+                if isinstance(item, Problem):
+                    report.problems.append(item)
+                    continue
+                report.problems.extend(item.problems)
+                old = known.get(item.path)
+                if old is not None and old[0] == item.content_hash:
+                    self._touch(item)  # same content, new mtime: nothing to embed
+                    report.unchanged += 1
+                    continue
+                chunks = self._chunk(item)
+                if not chunks:
+                    report.problems.append(Problem(item.path, "no text to index after chunking"))
+                    continue
+                if old is None:
+                    report.added += 1
+                else:
+                    report.updated += 1
+                batch.append((item, chunks))
+                pending += len(chunks)
+                if pending >= batch_chunks:
+                    report.chunks_embedded += self._write_batch(batch)
+                    batch, pending = [], 0
+                    bar.set_postfix(chunks=report.chunks_embedded)
+            if batch:
+                report.chunks_embedded += self._write_batch(batch)
+
+    def _chunk(self, item: LoadedFile) -> list[dict]:
+        chunks = []
+        for number, record in enumerate(item.records):
+            for piece in chunk_text(record.text, self.model.tokenizer, self.row.chunk_tokens, self.row.chunk_overlap):
+                chunks.append({"position": len(chunks), "record": number, "start": piece.start, "end": piece.end,
+                               "title": record.title, "text": piece.text, "meta": record.metadata})
+        return chunks
+
+    def _touch(self, item: LoadedFile) -> None:
+        with self.store.sessions.begin() as session:
+            session.execute(update(DocumentRow).where(DocumentRow.collection_id == self.row.id,
+                                                      DocumentRow.path == item.path)
+                            .values(mtime=item.mtime, size=item.size, meta=item.metadata))
+
+    def _write_batch(self, batch: list[tuple[LoadedFile, list[dict]]]) -> int:
+        """Embed, then commit rows (old chunks out, new in) in one transaction, then add the vectors."""
+        texts = [chunk["text"] for _, chunks in batch for chunk in chunks]
+        vectors = self._encode_documents(texts)
+        new_ids, old_ids = write_documents(self.store, self.row.id, batch)
+        self.vectors.remove(old_ids)
+        self.vectors.add(new_ids, vectors)
+        self._dirty = True
+        self._maybe_save()
+        return len(texts)
+
+    # ----- search -----------------------------------------------------------------------------
+    def search(self, query: str, k: int = 10, filters: Sequence[str | Filter] = (),
+               path_prefix: str | None = None) -> list[Hit]:
+        """Top-k chunks for a query, embedded with this index's instruction; filters narrow the candidates."""
+        if k < 1:
+            raise ValueError(f"k must be at least 1, not {k}")
+        self._refresh()
+        filters = [f if isinstance(f, Filter) else Filter.parse(f) for f in filters]
+        allowed = None
+        if filters or path_prefix:
+            allowed = self._filtered_ids(filters, path_prefix)
+            if len(allowed) == 0:
+                return []
+        if self.vectors.ntotal == 0:
+            return []
+        query_vector = np.asarray(self.model.encode([query], instruction=self.instruction, show_progress_bar=False),
+                                  dtype=np.float32)
+        fetch = min(self.vectors.ntotal, 2 * k + 16)  # a few spare: vectors of rows deleted since the last save
+        scores, ids = self.vectors.search(query_vector, fetch, allowed)
+        found = [(float(s), int(i)) for s, i in zip(scores[0], ids[0]) if i >= 0]
+        with self.store.sessions() as session:
+            rows = session.execute(select(ChunkRow, DocumentRow).join(DocumentRow).where(
+                ChunkRow.id.in_([i for _, i in found]), DocumentRow.collection_id == self.row.id)).all()
+            by_id = {chunk.id: (chunk, doc) for chunk, doc in rows}
+        hits = []
+        for score, chunk_id in found:
+            if chunk_id in by_id:
+                chunk, doc = by_id[chunk_id]
+                hits.append(Hit(score, doc.path, chunk.title, chunk.text, chunk.position, chunk.record, chunk.id,
+                                {**doc.meta, **chunk.meta}))
+            if len(hits) == k:
+                break
+        return hits
+
+    def _filtered_ids(self, filters: list[Filter], path_prefix: str | None) -> np.ndarray:
+        conditions = [condition(f) for f in filters]
+        if path_prefix:
+            conditions.append(path_prefix_condition(path_prefix))
+        with self.store.sessions() as session:
+            ids = session.scalars(select(ChunkRow.id).join(DocumentRow).where(
+                DocumentRow.collection_id == self.row.id, *conditions)).all()
+        return np.asarray(ids, dtype=np.int64)
+
+    def stats(self) -> dict:
+        return self.store.stats(self.name)[0]
+
+
+# ----- helpers shared by the store and its collections ------------------------------------------
+def write_documents(store: Collections, collection_id: int, batch) -> tuple[np.ndarray, np.ndarray]:
+    """Replace the given documents' chunks in one transaction; (new chunk ids, removed chunk ids)."""
+    new_ids, old_ids = [], []
+    with store.sessions.begin() as session:
+        rows = []
+        for item, chunks in batch:
+            doc = session.scalar(select(DocumentRow).where(DocumentRow.collection_id == collection_id,
+                                                           DocumentRow.path == item.path))
+            if doc is None:
+                doc = DocumentRow(collection_id=collection_id, path=item.path)
+                session.add(doc)
+            else:
+                old_ids += session.scalars(select(ChunkRow.id).where(ChunkRow.document_id == doc.id)).all()
+                session.execute(delete(ChunkRow).where(ChunkRow.document_id == doc.id))
+            doc.content_hash, doc.mtime, doc.size, doc.meta, doc.indexed = (
+                item.content_hash, item.mtime, item.size, item.metadata, utcnow())
+            session.flush()
+            rows += [ChunkRow(document_id=doc.id, **chunk) for chunk in chunks]
+        session.add_all(rows)
+        session.flush()
+        new_ids = [row.id for row in rows]
+    return np.asarray(new_ids, dtype=np.int64), np.asarray(old_ids, dtype=np.int64)
+
+
+def _delete_documents(store: Collections, collection_id: int, paths: Sequence[str],
+                      loaded: dict[int, VectorIndex], exact: bool = False) -> int:
+    """Rows first (committed), then the vectors of every index; a kill in between leaves only orphans,
+    which the next writable open removes. `loaded` holds indexes already in memory (saved by their owner)."""
+    with store.sessions.begin() as session:
+        doc_ids: set[int] = set()
+        for raw in paths:
+            candidates = {str(raw)} if exact else {str(raw), str(Path(raw).expanduser().resolve())}
+            for candidate in candidates:
+                doc_ids.update(session.scalars(select(DocumentRow.id).where(
+                    DocumentRow.collection_id == collection_id, DocumentRow.path == candidate)))
+                if not exact:
+                    prefix = candidate.rstrip(os.sep) + os.sep
+                    doc_ids.update(session.scalars(select(DocumentRow.id).where(
+                        DocumentRow.collection_id == collection_id, path_prefix_condition(prefix))))
+        doc_list = sorted(doc_ids)
+        chunk_ids: list[int] = []
+        for start in range(0, len(doc_list), _ID_BATCH):
+            part = doc_list[start:start + _ID_BATCH]
+            chunk_ids += session.scalars(select(ChunkRow.id).where(ChunkRow.document_id.in_(part))).all()
+            session.execute(delete(ChunkRow).where(ChunkRow.document_id.in_(part)))
+            session.execute(delete(DocumentRow).where(DocumentRow.id.in_(part)))
+        index_rows = list(session.scalars(select(IndexRow).where(IndexRow.collection_id == collection_id)))
+        session.expunge_all()
+    removed = np.asarray(chunk_ids, dtype=np.int64)
+    if len(removed):
+        for index_row in index_rows:
+            if index_row.id in loaded:
+                loaded[index_row.id].remove(removed)
+                continue
+            path = store.directory / index_row.file
+            if path.exists():
+                vectors = VectorIndex.load(path, index_row.params)
+                vectors.remove(removed)
+                vectors.save(path)
+                with store.sessions.begin() as session:
+                    session.execute(update(IndexRow).where(IndexRow.id == index_row.id)
+                                    .values(vectors=vectors.ntotal))
+    return len(doc_list)
+
+
+def _stat(path: Path) -> tuple[float, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime, st.st_size
+
+
+def _check_chunking(row: CollectionRow, tokens: int | None, overlap: int | None) -> None:
+    if (tokens is not None and tokens != row.chunk_tokens) or (overlap is not None and overlap != row.chunk_overlap):
+        raise IndexerError(f"collection '{row.name}' is chunked with {row.chunk_tokens} tokens and "
+                           f"{row.chunk_overlap} overlap; index into a new collection to change that")
+
+
+def _no_index_message(session: Session, row: CollectionRow, instruction: str, fingerprint: str) -> str:
+    indexes = session.scalars(select(IndexRow).where(IndexRow.collection_id == row.id)).all()
+    if not indexes:
+        return f"collection '{row.name}' has no index yet; run `promptembedder index PATH --collection {row.name}`"
+    listed = "; ".join(f"model {ix.model_name or '?'} ({ix.fingerprint}), instruction {ix.instruction!r}"
+                       for ix in indexes)
+    return (f"collection '{row.name}' has no index for this model ({fingerprint}) and instruction {instruction!r}. "
+            f"It has: {listed}. Search with one of those (--model, --instruction), or build this one with "
+            f"`promptembedder index --collection {row.name}` (it re-uses the stored chunks)")
+
+
+def _index_info(ix: IndexRow, directory: Path) -> dict:
+    path = directory / ix.file
+    return {
+        "instruction": ix.instruction, "document_instruction": ix.document_instruction,
+        "fingerprint": ix.fingerprint, "model": ix.model_name, "dimension": ix.dimension,
+        "index_type": ix.index_type, "built": ix.params.get("built", "empty"), "vectors": ix.vectors,
+        "file": str(path), "file_bytes": path.stat().st_size if path.exists() else 0,
+        "updated": ix.updated.isoformat(timespec="seconds"),
+    }
