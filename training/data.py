@@ -1,0 +1,358 @@
+"""Training records and the readers that make them.
+
+Every reader yields `Record`s: (instruction, query, positive, negatives, task). Sources:
+
+- `jsonl`: records `{"instruction", "query", "positive", "negatives": [...], "task"}` (what
+  `promptembedder prepare-data` writes; instruction, negatives and task are optional),
+- `beir`: a BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv), one record per positive pair,
+- `sts`: an STS Benchmark file (tab-separated, no quoting, score in column 5, sentences in 6 and 7,
+  extra columns allowed); pairs scoring >= min_score become positives,
+- `qa`: question/answer pairs in JSONL (`{"question", "answer"}`, as MedQuAD's pairs.jsonl),
+- `paraphrase`: a folder with a.toks, b.toks, sim.txt (Twitter URL corpus); sim 1 pairs are positives.
+
+Readers use the standard library only (the GPU machine has no `datasets`). A malformed record is
+reported as `file:line: what is wrong`; on_error="raise" stops there, "skip" leaves it out and
+collects the message in `problems`.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from .errors import TrainingError
+
+KINDS = ("jsonl", "beir", "sts", "qa", "paraphrase")
+DEFAULT_INSTRUCTIONS = {
+    "jsonl": "Retrieve semantically similar text.",
+    "beir": "Given a query, retrieve documents that answer it.",
+    "sts": "Retrieve semantically similar text.",
+    "qa": "Given a question, retrieve the passage that answers it.",
+    "paraphrase": "Retrieve texts that are paraphrases of the given text.",
+}
+
+
+@dataclass
+class Record:
+    query: str
+    positive: str
+    negatives: list[str] = field(default_factory=list)
+    instruction: str = ""
+    task: str = "default"
+
+    def texts(self) -> list[str]:
+        return [self.query, self.positive, *self.negatives]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+
+class Problems:
+    """Where malformed input goes: raised at once, or collected and skipped."""
+
+    def __init__(self, on_error: str = "raise"):
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
+        self.on_error = on_error
+        self.messages: list[str] = []
+
+    def report(self, path: Path, line: int, message: str) -> None:
+        text = f"{path}:{line}: {message}"
+        if self.on_error == "raise":
+            raise TrainingError(text + " (pass --on-error skip to leave malformed records out)")
+        self.messages.append(text)
+
+
+@dataclass
+class Source:
+    """One data source as the CLI names it: KIND:PATH[::INSTRUCTION]."""
+
+    kind: str
+    path: Path
+    instruction: str | None = None
+
+    @classmethod
+    def parse(cls, spec: str) -> "Source":
+        kind, sep, rest = spec.partition(":")
+        if not sep or kind not in KINDS:
+            # a bare path: JSONL records
+            kind, rest = "jsonl", spec
+        path, _, instruction = rest.partition("::")
+        return cls(kind, Path(path).expanduser(), instruction or None)
+
+    @property
+    def task(self) -> str:
+        name = self.path.stem if self.path.is_file() else self.path.name
+        return f"{self.kind}:{name}"
+
+
+def _lines(path: Path, problems: Problems) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each non-blank line; undecodable lines are reported, not guessed."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory, expected a file")
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, 1):
+            try:
+                text = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as exc:
+                problems.report(path, number, f"not valid UTF-8 ({exc.reason} at byte {exc.start})")
+                continue
+            if text.strip():
+                yield number, text
+
+
+def _json_object(path: Path, number: int, text: str, problems: Problems) -> dict | None:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        problems.report(path, number, f"not valid JSON ({exc.msg})")
+        return None
+    if not isinstance(value, dict):
+        problems.report(path, number, f"expected a JSON object, found {type(value).__name__}")
+        return None
+    return value
+
+
+def _text(value, name: str, path: Path, number: int, problems: Problems) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        problems.report(path, number, f"'{name}' must be a non-empty string, found {value!r:.60}")
+        return None
+    return value
+
+
+def _clean(record: Record) -> Record | None:
+    """Negatives equal to the query or positive are false negatives: drop them; duplicates too."""
+    if record.query == record.positive:
+        return None
+    seen = {record.query, record.positive}
+    negatives = []
+    for text in record.negatives:
+        if text not in seen:
+            seen.add(text)
+            negatives.append(text)
+    record.negatives = negatives
+    return record
+
+
+def read_jsonl(path: Path, instruction: str | None = None, task: str | None = None,
+               problems: Problems | None = None) -> list[Record]:
+    problems = problems or Problems()
+    records = []
+    for number, text in _lines(path, problems):
+        obj = _json_object(path, number, text, problems)
+        if obj is None:
+            continue
+        query = _text(obj.get("query"), "query", path, number, problems)
+        positive = _text(obj.get("positive"), "positive", path, number, problems) if query else None
+        if query is None or positive is None:
+            continue
+        negatives = obj.get("negatives", [])
+        if isinstance(negatives, str):
+            negatives = [negatives]
+        if not isinstance(negatives, list) or not all(isinstance(n, str) and n.strip() for n in negatives):
+            problems.report(path, number, "'negatives' must be a list of non-empty strings")
+            continue
+        record_instruction = obj.get("instruction", instruction if instruction is not None
+                                     else DEFAULT_INSTRUCTIONS["jsonl"])
+        if not isinstance(record_instruction, str):
+            problems.report(path, number, "'instruction' must be a string")
+            continue
+        record_task = obj.get("task") or task or f"jsonl:{path.stem}"
+        record = _clean(Record(query, positive, list(negatives), record_instruction, str(record_task)))
+        if record is not None:
+            records.append(record)
+    return records
+
+
+def read_qa(path: Path, instruction: str | None = None, task: str | None = None,
+            problems: Problems | None = None) -> list[Record]:
+    problems = problems or Problems()
+    instruction = instruction or DEFAULT_INSTRUCTIONS["qa"]
+    records = []
+    for number, text in _lines(path, problems):
+        obj = _json_object(path, number, text, problems)
+        if obj is None:
+            continue
+        question = _text(obj.get("question"), "question", path, number, problems)
+        answer = _text(obj.get("answer"), "answer", path, number, problems) if question else None
+        if question and answer:
+            record = _clean(Record(question, answer, [], instruction, task or f"qa:{path.stem}"))
+            if record is not None:
+                records.append(record)
+    return records
+
+
+def read_sts(path: Path, instruction: str | None = None, task: str | None = None,
+             problems: Problems | None = None, min_score: float = 4.0) -> list[Record]:
+    problems = problems or Problems()
+    instruction = instruction or DEFAULT_INSTRUCTIONS["sts"]
+    records = []
+    for number, text in _lines(path, problems):
+        columns = text.split("\t")  # quoting disabled: sentences carry quote characters
+        if len(columns) < 7:
+            problems.report(path, number, f"expected at least 7 tab-separated columns, found {len(columns)}")
+            continue
+        try:
+            score = float(columns[4])
+        except ValueError:
+            problems.report(path, number, f"score column is not a number: {columns[4]!r:.40}")
+            continue
+        first, second = columns[5].strip(), columns[6].strip()
+        if not first or not second:
+            problems.report(path, number, "empty sentence")
+            continue
+        if score >= min_score:
+            record = _clean(Record(first, second, [], instruction, task or f"sts:{path.stem}"))
+            if record is not None:
+                records.append(record)
+    return records
+
+
+def read_beir(folder: Path, instruction: str | None = None, task: str | None = None,
+              problems: Problems | None = None, split: str = "train") -> list[Record]:
+    """One record per (query, relevant document) of the split's qrels; never pass the test split here."""
+    problems = problems or Problems()
+    instruction = instruction or DEFAULT_INSTRUCTIONS["beir"]
+    task = task or f"beir:{folder.name}"
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{folder} is not a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
+    corpus = {}
+    for doc_id, obj, _ in _id_objects(folder / "corpus.jsonl", problems):
+        body = obj.get("text") or ""
+        title = obj.get("title") or ""
+        corpus[doc_id] = f"{title}. {body}".strip(". ") if title else body
+    queries = {qid: obj.get("text") or "" for qid, obj, _ in _id_objects(folder / "queries.jsonl", problems)}
+    qrels = folder / "qrels" / f"{split}.tsv"
+    records = []
+    for number, text in _lines(qrels, problems):
+        columns = text.split("\t")
+        if number == 1 and columns[0].strip().lower() in ("query-id", "query_id", "qid"):
+            continue  # header
+        if len(columns) < 3:
+            problems.report(qrels, number, f"expected query-id, corpus-id, score; found {len(columns)} column(s)")
+            continue
+        qid, doc_id, score = columns[0].strip(), columns[1].strip(), columns[2].strip()
+        try:
+            relevant = float(score) > 0
+        except ValueError:
+            problems.report(qrels, number, f"score is not a number: {score!r:.40}")
+            continue
+        if not relevant:
+            continue
+        if qid not in queries or doc_id not in corpus:
+            missing = f"query '{qid}'" if qid not in queries else f"document '{doc_id}'"
+            problems.report(qrels, number, f"{missing} is not in the folder's queries/corpus")
+            continue
+        if queries[qid].strip() and corpus[doc_id].strip():
+            record = _clean(Record(queries[qid], corpus[doc_id], [], instruction, task))
+            if record is not None:
+                records.append(record)
+    return records
+
+
+def read_beir_corpus(folder: Path) -> list[str]:
+    """Every document text of a BEIR folder (the pool for hard-negative mining)."""
+    problems = Problems("skip")
+    texts = []
+    for _, obj, _ in _id_objects(folder / "corpus.jsonl", problems):
+        title, body = obj.get("title") or "", obj.get("text") or ""
+        texts.append(f"{title}. {body}".strip(". ") if title else body)
+    return [t for t in texts if t.strip()]
+
+
+def _id_objects(path: Path, problems: Problems) -> Iterator[tuple[str, dict, int]]:
+    for number, text in _lines(path, problems):
+        obj = _json_object(path, number, text, problems)
+        if obj is None:
+            continue
+        if "_id" not in obj:
+            problems.report(path, number, "record has no '_id'")
+            continue
+        yield str(obj["_id"]), obj, number
+
+
+def read_paraphrase(folder: Path, instruction: str | None = None, task: str | None = None,
+                    problems: Problems | None = None) -> list[Record]:
+    problems = problems or Problems()
+    instruction = instruction or DEFAULT_INSTRUCTIONS["paraphrase"]
+    files = [folder / name for name in ("a.toks", "b.toks", "sim.txt")]
+    columns = [list(_numbered_lines(f, problems)) for f in files]
+    if not len(columns[0]) == len(columns[1]) == len(columns[2]):
+        raise TrainingError(f"{folder}: a.toks, b.toks and sim.txt have different line counts "
+                            f"({', '.join(str(len(c)) for c in columns)})")
+    records = []
+    for (number, first), (_, second), (_, sim) in zip(*columns):
+        if sim.strip() not in ("0", "1"):
+            problems.report(files[2], number, f"expected 0 or 1, found {sim!r:.20}")
+            continue
+        if sim.strip() == "1" and first.strip() and second.strip():
+            record = _clean(Record(first.strip(), second.strip(), [], instruction, task or f"paraphrase:{folder.name}"))
+            if record is not None:
+                records.append(record)
+    return records
+
+
+def _numbered_lines(path: Path, problems: Problems) -> Iterator[tuple[int, str]]:
+    # keeps blank lines: the three files are aligned line by line
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, 1):
+            try:
+                yield number, raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as exc:
+                problems.report(path, number, f"not valid UTF-8 ({exc.reason})")
+                yield number, ""
+
+
+READERS = {"jsonl": read_jsonl, "beir": read_beir, "sts": read_sts, "qa": read_qa, "paraphrase": read_paraphrase}
+
+
+def read_source(source: Source, problems: Problems | None = None) -> list[Record]:
+    problems = problems or Problems()
+    records = READERS[source.kind](source.path, instruction=source.instruction,
+                                   task=None if source.kind == "jsonl" else source.task, problems=problems)
+    if not records:
+        raise TrainingError(f"{source.path}: no usable records ({source.kind} reader)")
+    return records
+
+
+def read_sources(specs: list[str], on_error: str = "raise") -> tuple[list[Record], list[str]]:
+    """All records of the given KIND:PATH[::INSTRUCTION] specs, and the skipped-record messages."""
+    if not specs:
+        raise TrainingError("no training data given")
+    problems = Problems(on_error)
+    records: list[Record] = []
+    for spec in specs:
+        records += read_source(Source.parse(spec), problems)
+    return records, problems.messages
+
+
+def write_jsonl(records: list[Record], path: Path) -> Path:
+    """Written aside and renamed into place: an interrupted write leaves no half file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        for record in records:
+            f.write(record.to_json() + "\n")
+    tmp.replace(path)
+    return path
+
+
+def split_dev(records: list[Record], fraction: float, seed: int = 0) -> tuple[list[Record], list[Record]]:
+    """(train, dev), split by query so no query of the dev set is ever trained on."""
+    if not 0 <= fraction < 1:
+        raise ValueError(f"dev fraction must be in [0, 1), not {fraction}")
+    if fraction == 0:
+        return records, []
+    import hashlib
+
+    def held_out(query: str) -> bool:
+        digest = hashlib.sha256(f"{seed}\0{query}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+    train, dev = [], []
+    for record in records:
+        (dev if held_out(record.query) else train).append(record)
+    return train, dev

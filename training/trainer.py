@@ -1,0 +1,383 @@
+"""The contrastive trainer: one loop for PromptEmbedder, alignment-only adaptation and the LoRA baseline.
+
+    batch (one task) -> query tokens + document tokens -> model -> InfoNCE -> AdamW step
+
+What trains depends on `mode`:
+- "prompter": the Prompting LLM (full or its LoRA adapters, per the model config) and the alignment,
+- "alignment": only the alignment (P frozen and deterministic, its output cached per instruction),
+- "lora": only the LoRA adapters on the Embedding LLM (the baseline, instruction as text).
+The Embedding LLM's own weights never require grad.
+
+Checkpoints (every save_every steps) hold the model (as save_pretrained writes it), the optimizer
+state, the RNG states, the loss temperature and the data position, all in safetensors + JSON, so a
+resumed run continues bit for bit where the interrupted one would have gone. Needs only torch,
+transformers, peft and safetensors (no `datasets` on the GPU machine).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import resource
+import shutil
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Callable
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .data import Record
+from .errors import TrainingError
+from .losses import InfoNCE
+from .mixture import TaskMixture
+
+MODES = ("prompter", "alignment", "lora")
+LOG_FILE = "train_log.jsonl"
+STATE_FILE = "trainer_state.json"
+# settings a resumed run must share with the interrupted one, or it would not be the same run
+RESUME_KEYS = ("mode", "max_steps", "batch_size", "grad_accum", "lr", "alignment_lr", "weight_decay",
+               "warmup_steps", "min_lr_ratio", "temperature", "learnable_temperature", "hard_negatives",
+               "query_length", "document_length", "tau_start", "tau_end", "seed")
+
+
+@dataclass
+class TrainConfig:
+    output_dir: str
+    mode: str = "prompter"
+    max_steps: int = 1000
+    batch_size: int = 32
+    grad_accum: int = 1
+    lr: float = 1e-4  # the Prompting LLM's weights (or the LoRA baseline's adapters)
+    alignment_lr: float = 1e-3  # the alignment is small and starts from scratch: it takes a larger step
+    weight_decay: float = 0.01
+    warmup_steps: int = 50
+    min_lr_ratio: float = 0.0  # cosine decays to lr * min_lr_ratio
+    max_grad_norm: float = 1.0
+    temperature: float = 0.05  # InfoNCE
+    learnable_temperature: bool = False
+    hard_negatives: int = 1  # per record, from its "negatives"
+    query_length: int = 64  # tokens of text (the instruction, when written as text, comes on top)
+    document_length: int = 256
+    tau_start: float = 1.0  # Gumbel-softmax temperature of the relaxed generation, annealed
+    tau_end: float = 0.3
+    cached_text: bool = True  # suffix placement: text pass without autograd (same result, less memory)
+    gradient_checkpointing: bool = False
+    bf16: bool = True  # autocast on CUDA (ignored on CPU)
+    eval_every: int = 100
+    eval_batches: int = 8
+    save_every: int = 200
+    keep_checkpoints: int = 2
+    seed: int = 0
+    max_consecutive_skips: int = 20
+    progress: bool = True
+
+    def validate(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
+        for name in ("max_steps", "batch_size", "grad_accum", "query_length", "document_length"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if not (self.tau_start > 0 and self.tau_end > 0):
+            raise ValueError("tau_start and tau_end must be positive")
+
+
+# ----- schedules ----------------------------------------------------------------------------
+def lr_factor(step: int, config: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to min_lr_ratio; step counts from 0."""
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps)
+    cosine = 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    return config.min_lr_ratio + (1.0 - config.min_lr_ratio) * cosine
+
+
+def tau_at(step: int, config: TrainConfig) -> float:
+    """Geometric annealing from tau_start to tau_end over the run."""
+    fraction = step / max(1, config.max_steps - 1)
+    return config.tau_start * (config.tau_end / config.tau_start) ** fraction
+
+
+# ----- what trains --------------------------------------------------------------------------
+def select_trainable(model, config: TrainConfig) -> list[dict]:
+    """Turn requires_grad on for exactly the mode's parameters; AdamW parameter groups."""
+    model.requires_grad_(False)
+    no_decay = dict(weight_decay=0.0)
+    if config.mode == "lora":
+        if model.config.embedding_lora is None:
+            raise TrainingError("mode 'lora' needs a model with an Embedding LLM adapter (train-lora builds one)")
+        adapters = [p for n, p in model.embedding.lm.named_parameters() if "lora_" in n]
+        groups = [dict(params=adapters, lr=config.lr, weight_decay=config.weight_decay)]
+    else:
+        if model.prompter is None:
+            raise TrainingError(f"mode '{config.mode}' needs a Prompting LLM; this model is in text mode")
+        groups = [dict(params=list(model.alignment.parameters()), lr=config.alignment_lr, **no_decay)]
+        if config.mode == "prompter":
+            weights = model.config.prompter_weights
+            if weights == "base":
+                raise TrainingError("prompter_weights 'base' keeps the Prompting LLM as shipped; "
+                                    "train it with 'full' or 'lora'")
+            named = model.prompter.lm.named_parameters()
+            prompter = [p for n, p in named if weights == "full" or "lora_" in n]
+            groups.insert(0, dict(params=prompter, lr=config.lr, weight_decay=config.weight_decay))
+    for group in groups:
+        group["base_lr"] = group["lr"]
+        for p in group["params"]:
+            p.requires_grad_(True)
+    if config.mode == "lora" and model.device.type == "cuda":
+        for p in groups[0]["params"]:
+            p.data = p.data.float()  # adapters and their AdamW state in fp32; bf16 ones are fragile
+    frozen = [n for n, p in model.embedding.lm.named_parameters() if p.requires_grad and "lora_" not in n]
+    assert not frozen, f"Embedding LLM weights would train: {frozen[:3]}"
+    return groups
+
+
+def count_trainable(model) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def peak_memory_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+
+
+# ----- the trainer --------------------------------------------------------------------------
+class Trainer:
+    def __init__(self, model, records: list[Record], config: TrainConfig, dev_records: list[Record] | None = None,
+                 on_step: Callable[[int, dict], None] | None = None):
+        config.validate()
+        self.model, self.config, self.on_step = model, config, on_step
+        self.output = Path(config.output_dir)
+        self.mixture = TaskMixture(records, config.batch_size, config.seed, config.hard_negatives)
+        self.dev_batches = self._dev_batches(dev_records or [])
+        self.device = model.device
+        self.cuda = self.device.type == "cuda"
+        self.loss = InfoNCE(config.temperature, config.learnable_temperature).to(self.device)
+        self.model.embedding.left_pad = False  # right padding: left-padded rows gave NaN gradients (findings)
+        groups = select_trainable(model, config)
+        if config.learnable_temperature:
+            groups.append(dict(params=[self.loss.log_temperature], lr=config.alignment_lr, weight_decay=0.0,
+                               base_lr=config.alignment_lr))
+        self.trainable = [p for g in groups for p in g["params"]]
+        self.optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.999), eps=1e-8)
+        self.suffix_cached = (config.cached_text and model.prompter is not None
+                              and model.config.placement == "suffix")
+        if config.gradient_checkpointing and not self.suffix_cached:
+            model.embedding.lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        self.document_instruction = "" if model.config.text_mode else model.config.document_instruction
+        self._overheads: dict[str, int] = {}
+        self._frozen_prompts: dict[str, torch.Tensor] = {}
+
+    def _dev_batches(self, records: list[Record]) -> list[list[Record]]:
+        if not records:
+            return []
+        largest = max(sum(1 for r in records if r.task == t) for t in {r.task for r in records})
+        size = min(self.config.batch_size, largest)
+        if size < 2:
+            return []
+        return TaskMixture(records, size, seed=12345, hard_negatives=self.config.hard_negatives).epoch(0)[
+            :self.config.eval_batches]
+
+    def _train_mode(self) -> None:
+        self.model.train()
+        if self.config.mode == "alignment":
+            self.model.prompter.eval()  # frozen P: its inference-time output, no Gumbel noise
+        if self.config.gradient_checkpointing and not self.suffix_cached:
+            self.model.embedding.lm.train()  # HF checkpoints only in training mode; E has no dropout
+
+    # ----- one batch ------------------------------------------------------------------------
+    def _tokenize(self, texts: list[str], instruction: str, length: int) -> list[list[int]]:
+        if instruction not in self._overheads:
+            overhead = len(self.model.tokenize([""], instruction)[0]) if self.model.config.text_mode else 0
+            self._overheads[instruction] = overhead
+        limit = length + self._overheads[instruction]
+        return [tokens[:limit] for tokens in self.model.tokenize(texts, instruction)]
+
+    def _embed(self, tokens: list[list[int]], instruction: str) -> torch.Tensor:
+        model = self.model
+        if self.config.mode != "alignment":
+            return model(tokens, instruction, cached_text=self.suffix_cached)
+        if instruction not in self._frozen_prompts:
+            with torch.no_grad():
+                self._frozen_prompts[instruction] = model.prompter(instruction, model.gumbel_tau)
+        soft = model.alignment(self._frozen_prompts[instruction])
+        if self.suffix_cached:
+            return model.embedding.forward_suffix_cached(tokens, soft)
+        return model.embedding(tokens, soft)
+
+    def batch_loss(self, batch: list[Record]) -> tuple[torch.Tensor, float, int]:
+        """(loss, in-batch accuracy, text tokens) for one single-task batch."""
+        instruction = batch[0].instruction
+        documents = [r.positive for r in batch] + [n for r in batch for n in r.negatives]
+        query_tokens = self._tokenize([r.query for r in batch], instruction, self.config.query_length)
+        document_tokens = self._tokenize(documents, self.document_instruction, self.config.document_length)
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.cuda and self.config.bf16 \
+            else contextlib.nullcontext()
+        with autocast:
+            queries = self._embed(query_tokens, instruction)
+            docs = self._embed(document_tokens, self.document_instruction)
+        loss = self.loss(queries.float(), docs.float())
+        tokens = sum(map(len, query_tokens)) + sum(map(len, document_tokens))
+        return loss, self.loss.accuracy(queries, docs), tokens
+
+    # ----- evaluation -----------------------------------------------------------------------
+    def evaluate(self) -> dict:
+        """Mean loss and in-batch top-1 accuracy on the dev batches (RNG untouched)."""
+        if not self.dev_batches:
+            return {}
+        devices = [self.device] if self.cuda else []
+        losses, accuracies = [], []
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            self.model.eval()
+            for batch in self.dev_batches:
+                loss, accuracy, _ = self.batch_loss(batch)
+                losses.append(loss.item())
+                accuracies.append(accuracy)
+            self._train_mode()
+        return {"dev_loss": sum(losses) / len(losses), "dev_accuracy": sum(accuracies) / len(accuracies)}
+
+    # ----- the loop -------------------------------------------------------------------------
+    def train(self, resume_from: str | os.PathLike | None = None) -> Path:
+        config = self.config
+        self.output.mkdir(parents=True, exist_ok=True)
+        if resume_from is None:
+            if latest_checkpoint(self.output) is not None or (self.output / LOG_FILE).exists():
+                raise TrainingError(f"{self.output} already holds a training run; pass --resume to continue it "
+                                    "or choose another --output")
+            torch.manual_seed(config.seed)
+            step, consumed, skipped = 0, 0, 0
+            (self.output / "training_args.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
+        else:
+            step, consumed, skipped = self._load_state(Path(resume_from))
+            _truncate_log(self.output / LOG_FILE, step)
+        if self.cuda:
+            torch.cuda.reset_peak_memory_stats(self.device)
+        self._train_mode()
+        stream = self.mixture.stream(skip=consumed)
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.max_steps, initial=step, desc=f"train ({config.mode})", unit="step",
+                   disable=not config.progress, dynamic_ncols=True)
+        consecutive_skips = 0
+        with open(self.output / LOG_FILE, "a", encoding="utf-8") as log:
+            while step < config.max_steps:
+                start = time.perf_counter()
+                self.model.gumbel_tau = tau_at(step, config)
+                factor = lr_factor(step, config)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = group["base_lr"] * factor
+                total_loss, total_accuracy, tokens = 0.0, 0.0, 0
+                for _ in range(config.grad_accum):
+                    loss, accuracy, batch_tokens = self.batch_loss(next(stream))
+                    consumed += 1
+                    (loss / config.grad_accum).backward()
+                    total_loss += loss.item() / config.grad_accum
+                    total_accuracy += accuracy / config.grad_accum
+                    tokens += batch_tokens
+                grad_norm = torch.nn.utils.clip_grad_norm_(self.trainable, config.max_grad_norm).item()
+                step += 1
+                entry = {"step": step, "loss": round(total_loss, 6), "accuracy": round(total_accuracy, 4),
+                         "lr": self.optimizer.param_groups[0]["lr"], "tau": round(self.model.gumbel_tau, 5),
+                         "temperature": round(self.loss.temperature, 5), "grad_norm": round(grad_norm, 5)}
+                if math.isfinite(total_loss) and math.isfinite(grad_norm):
+                    self.optimizer.step()
+                    consecutive_skips = 0
+                else:  # NaN guard: this step's update would poison every weight; skip it, say so
+                    skipped += 1
+                    consecutive_skips += 1
+                    entry["skipped"] = "non-finite loss" if not math.isfinite(total_loss) else "non-finite gradient"
+                    bar.write(f"step {step}: {entry['skipped']}, update skipped ({skipped} so far)")
+                    if consecutive_skips >= config.max_consecutive_skips:
+                        raise TrainingError(f"{consecutive_skips} consecutive steps had non-finite values; "
+                                            "lower --lr or check the data (the last checkpoint is intact)")
+                self.optimizer.zero_grad(set_to_none=True)
+                if self.cuda:
+                    torch.cuda.synchronize(self.device)
+                elapsed = time.perf_counter() - start
+                entry.update(tokens_per_s=round(tokens / elapsed, 1), step_s=round(elapsed, 4),
+                             peak_memory_bytes=peak_memory_bytes(self.device))
+                if self.dev_batches and (step % config.eval_every == 0 or step == config.max_steps):
+                    entry.update({k: round(v, 5) for k, v in self.evaluate().items()})
+                log.write(json.dumps(entry) + "\n")
+                log.flush()
+                bar.set_postfix(loss=f"{total_loss:.4f}", lr=f"{entry['lr']:.2e}", tok_s=f"{entry['tokens_per_s']:.0f}")
+                bar.update(1)
+                if config.save_every and step % config.save_every == 0 and step < config.max_steps:
+                    self._save_checkpoint(step, consumed, skipped)
+                if self.on_step is not None:
+                    self.on_step(step, entry)
+        bar.close()
+        self.model.eval()
+        self.model.save_pretrained(self.output)
+        return self.output
+
+    # ----- checkpoints ----------------------------------------------------------------------
+    def _save_checkpoint(self, step: int, consumed: int, skipped: int) -> Path:
+        final = self.output / f"checkpoint-{step:06d}"
+        tmp = self.output / f".checkpoint-{step:06d}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        self.model.save_pretrained(tmp)
+        optimizer = self.optimizer.state_dict()
+        tensors = {f"{index}.{key}": value.detach().cpu().contiguous()
+                   for index, state in optimizer["state"].items() for key, value in state.items()}
+        save_file(tensors, str(tmp / "optimizer.safetensors"))
+        extra = {"loss.log_temperature": self.loss.log_temperature.detach().cpu().reshape(1),
+                 "rng.cpu": torch.get_rng_state()}
+        if self.cuda:
+            extra["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        save_file(extra, str(tmp / "trainer.safetensors"))
+        param_groups = [{k: v for k, v in g.items()} for g in optimizer["param_groups"]]
+        state = {"step": step, "batches_consumed": consumed, "skipped_steps": skipped,
+                 "config": asdict(self.config), "param_groups": param_groups}
+        (tmp / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        for old in sorted(self.output.glob("checkpoint-*"))[:-self.config.keep_checkpoints]:
+            shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    def _load_state(self, checkpoint: Path) -> tuple[int, int, int]:
+        try:
+            state = json.loads((checkpoint / STATE_FILE).read_text())
+            tensors = load_file(str(checkpoint / "optimizer.safetensors"))
+            extra = load_file(str(checkpoint / "trainer.safetensors"))
+        except (OSError, ValueError) as exc:
+            raise TrainingError(f"{checkpoint} is not a complete training checkpoint: {exc}") from exc
+        saved, current = state["config"], asdict(self.config)
+        changed = [f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in RESUME_KEYS if saved.get(k) != current[k]]
+        if changed:
+            raise TrainingError(f"cannot resume {checkpoint} with different settings ({'; '.join(changed)})")
+        per_param: dict[int, dict[str, torch.Tensor]] = {}
+        for name, value in tensors.items():
+            index, key = name.split(".", 1)
+            per_param.setdefault(int(index), {})[key] = value
+        self.optimizer.load_state_dict({"state": per_param, "param_groups": state["param_groups"]})
+        self.loss.log_temperature.data.copy_(extra["loss.log_temperature"].reshape(()))
+        torch.set_rng_state(extra["rng.cpu"])
+        if self.cuda and "rng.cuda" in extra:
+            torch.cuda.set_rng_state(extra["rng.cuda"], self.device)
+        return state["step"], state["batches_consumed"], state["skipped_steps"]
+
+
+def latest_checkpoint(output: Path) -> Path | None:
+    checkpoints = sorted(p for p in Path(output).glob("checkpoint-*") if (p / STATE_FILE).exists())
+    return checkpoints[-1] if checkpoints else None
+
+
+def saved_config(checkpoint: Path) -> TrainConfig:
+    raw = json.loads((checkpoint / STATE_FILE).read_text())["config"]
+    known = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in raw.items() if k in known})
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines the interrupted run wrote after the checkpoint we resume from."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= step]
+    path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
