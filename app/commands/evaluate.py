@@ -1,5 +1,80 @@
-"""Placeholder: filled in by its issue."""
+"""`promptembedder eval`: MTEB-style scores on local data, for one model or several side by side."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+EPILOG = """\
+models: a checkpoint directory, 'tiny', a backbone name (untrained PromptEmbedder), 'raw:BACKBONE[:mean|:last]'
+(the raw Embedding LLM with the instruction as text), 'bm25' (retrieval only), or 'all-minilm-l6-v2'.
+
+examples:
+  promptembedder eval --model bm25 --data ../shared/data/scifact
+  promptembedder eval --compare bm25 all-minilm-l6-v2 raw:smollm2-135m:mean --data ../shared/data/scifact
+  promptembedder eval --model raw:smollm2-135m:mean --task sts --data ../shared/data/stsbenchmark --json
+  promptembedder eval --model raw:qwen2.5-0.5b:mean --data ../shared/data/scifact --embeddings DIR
+    (DIR from `python -m training.evaluation.embed` run elsewhere, e.g. on a GPU)
+"""
 
 
 def register(commands) -> None:
-    pass
+    p = commands.add_parser(
+        "eval", help="score models on a retrieval, STS or pair-classification dataset (mteb, local files)",
+        description="Score embedders with mteb's evaluators on data read from disk: retrieval from a BEIR "
+                    "folder (nDCG@10, MAP@100, recall@100, MRR@10), STS from a scored pair file (Spearman "
+                    "of cosine), pair classification from labelled pairs (average precision). Results are "
+                    "cached by (model fingerprint, task, data hash), so a repeat is instant.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model", help="the model to score (see below)")
+    which.add_argument("--compare", nargs="+", metavar="MODEL", help="score several models, print them side by side")
+    p.add_argument("--data", required=True, help="a BEIR folder, an STS file or folder (sts-test.csv), or labelled pairs")
+    p.add_argument("--task", choices=["retrieval", "sts", "pairs"], default=None,
+                   help="default: retrieval for a folder with corpus.jsonl, pairs for sim.txt folders, else sts")
+    p.add_argument("--split", default="test", help="which split (qrels/SPLIT.tsv, sts-SPLIT.csv...; default test)")
+    p.add_argument("--instruction", default=None,
+                   help="query-side instruction (default: mteb's for the dataset, e.g. SciFact's claim instruction)")
+    p.add_argument("--document-instruction", default=None,
+                   help="document-side instruction (default: the model's own; raw backbones embed documents as plain text)")
+    p.add_argument("--backbone", default=None, help="for a checkpoint aligned to several Embedding LLMs: which one")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--batch-size", type=int, default=32, help="texts per forward pass (default 32)")
+    p.add_argument("--embeddings", default=None, metavar="DIR",
+                   help="score vectors precomputed by `python -m training.evaluation.embed` (no model is loaded)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="rescore even when a cached result exists (cached embeddings are still reused)")
+    p.add_argument("--json", action="store_true", help="print the result records as JSON")
+    p.add_argument("--record", default=None, metavar="FILE",
+                   help="also merge the results into FILE (e.g. docs/results/eval-baselines.json)")
+    p.set_defaults(handler=evaluate)
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    from training.evaluation.runner import EvalRequest, evaluate as run, infer_task
+
+    if args.batch_size < 1:
+        raise ValueError("--batch-size must be at least 1")
+    models = args.compare or [args.model]
+    task = args.task or infer_task(args.data)
+    progress = sys.stderr.isatty()
+    results = []
+    for name in models:
+        if progress and len(models) > 1:
+            print(f"[{len(results) + 1}/{len(models)}] {name}", file=sys.stderr)
+        request = EvalRequest(model=name, task=task, data=args.data, split=args.split, instruction=args.instruction,
+                              document_instruction=args.document_instruction, device=args.device,
+                              batch_size=args.batch_size, embeddings=args.embeddings, use_cache=not args.no_cache,
+                              progress=progress, backbone=args.backbone)
+        results.append(run(request))
+    if args.record:
+        from training.evaluation.report import record
+
+        record(args.record, results)
+    if args.json:
+        print(json.dumps(results[0] if args.model else results, indent=2))
+    else:
+        from training.evaluation.report import table
+
+        print(table(results))
+    return 0

