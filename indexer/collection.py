@@ -160,6 +160,27 @@ class Collections:
                 })
         return out
 
+    def check(self, name: str) -> list[Report]:
+        """Compare rows and vectors of every index of a collection (no model needed; nothing written)."""
+        with self.sessions() as session:
+            row = self.row(session, name)
+            chunk_ids = collection_chunk_ids(session, row.id)
+            indexes = list(session.scalars(select(IndexRow).where(IndexRow.collection_id == row.id)
+                                           .order_by(IndexRow.id)))
+        reports = []
+        for ix in indexes:
+            path, problem = self.directory / ix.file, None
+            vector_ids = np.empty(0, np.int64)
+            if path.exists():
+                try:
+                    vector_ids = VectorIndex.load(path, ix.params).ids()
+                except RuntimeError as exc:
+                    problem = str(exc).splitlines()[0]
+            orphans, missing, duplicates = compare(chunk_ids, vector_ids)
+            reports.append(Report(name, ix.instruction, ix.fingerprint, len(chunk_ids), len(vector_ids),
+                                  orphans, missing, duplicates, problem))
+        return reports
+
     # ----- opening ----------------------------------------------------------------------------
     def open(self, name: str, model, instruction: str | None = None, *, document_instruction: str | None = None,
              index_type: str | None = None, index_params: dict | None = None, chunk_tokens: int | None = None,
@@ -226,7 +247,7 @@ class Collections:
         collection = Collection(self, row, index_row, model, lock if writable else None, progress)
         if writable:
             try:
-                collection.reconcile()
+                collection.open_report = collection.reconcile()
             except BaseException:
                 collection.close()
                 raise
@@ -277,6 +298,7 @@ class Collection:
         self._last_save = time.monotonic()
         self._dirty = False
         self.completed = 0  # chunks of an interrupted run embedded by reconcile()
+        self.open_report: Report | None = None  # what reconcile() found when a writable open ran it
 
     @property
     def writable(self) -> bool:
