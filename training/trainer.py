@@ -40,7 +40,7 @@ STATE_FILE = "trainer_state.json"
 # settings a resumed run must share with the interrupted one, or it would not be the same run
 RESUME_KEYS = ("mode", "max_steps", "batch_size", "grad_accum", "lr", "alignment_lr", "weight_decay",
                "warmup_steps", "min_lr_ratio", "temperature", "learnable_temperature", "hard_negatives",
-               "query_length", "document_length", "tau_start", "tau_end", "seed")
+               "query_length", "document_length", "tau_start", "tau_end", "seed", "data_fingerprint")
 
 
 @dataclass
@@ -73,6 +73,7 @@ class TrainConfig:
     seed: int = 0
     max_consecutive_skips: int = 20
     progress: bool = True
+    data_fingerprint: str = ""  # set by the Trainer from its records: a resumed run must see the same data
 
     def validate(self) -> None:
         if self.mode not in MODES:
@@ -151,6 +152,7 @@ class Trainer:
         config.validate()
         self.model, self.config, self.on_step = model, config, on_step
         self.output = Path(config.output_dir)
+        config.data_fingerprint = data_fingerprint(records)
         self.mixture = TaskMixture(records, config.batch_size, config.seed, config.hard_negatives)
         self.dev_batches = self._dev_batches(dev_records or [])
         self.device = model.device
@@ -361,6 +363,16 @@ class Trainer:
         if self.cuda and "rng.cuda" in extra:
             torch.cuda.set_rng_state(extra["rng.cuda"], self.device)
         return state["step"], state["batches_consumed"], state["skipped_steps"]
+
+
+def data_fingerprint(records: list[Record]) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for record in records:
+        digest.update(record.to_json().encode())
+        digest.update(b"\n")
+    return digest.hexdigest()[:16]
 
 
 def latest_checkpoint(output: Path) -> Path | None:

@@ -1,5 +1,306 @@
-"""Placeholder: filled in by its issue."""
+"""`promptembedder prepare-data | train | train-lora | align`: data preparation and the three trainings."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+DATA_FORMS = (
+    "KIND:PATH[::INSTRUCTION] with KIND one of jsonl (records {instruction, query, positive, negatives, task}), "
+    "beir (a BEIR folder; its train qrels), sts (an STS Benchmark file; pairs scoring >= 4), qa (question/answer "
+    "JSONL such as MedQuAD's pairs.jsonl), paraphrase (a folder with a.toks, b.toks, sim.txt); a bare path is "
+    "JSONL. The optional ::INSTRUCTION is the task's instruction (default: one per kind)"
+)
 
 
 def register(commands) -> None:
-    pass
+    _register_prepare(commands)
+    _register_train(commands)
+    _register_train_lora(commands)
+    _register_align(commands)
+
+
+# ----- options --------------------------------------------------------------------------------
+def _add_data_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--data", action="append", required=True, metavar="SPEC",
+                   help=f"training data, repeatable (one task per source). {DATA_FORMS}")
+    g.add_argument("--dev", action="append", default=None, metavar="SPEC",
+                   help="dev data for periodic evaluation, same forms as --data (default: hold out --dev-fraction)")
+    g.add_argument("--dev-fraction", type=float, default=0.02,
+                   help="share of training queries held out as the dev set when no --dev is given (default 0.02; 0: none)")
+    g.add_argument("--on-error", choices=["raise", "skip"], default="raise",
+                   help="malformed records: stop with file and line (raise, default) or leave them out and report (skip)")
+    g.add_argument("--hard-negatives", type=int, default=1,
+                   help="hard negatives per record taken from its 'negatives' (default 1; prepare-data mines them)")
+
+
+def _add_training_arguments(p: argparse.ArgumentParser, lr: float, max_steps: int = 1000) -> None:
+    g = p.add_argument_group("training")
+    g.add_argument("-o", "--output", required=True,
+                   help="run directory: checkpoints, train_log.jsonl, and at the end the trained model")
+    g.add_argument("--resume", action="store_true",
+                   help="continue the interrupted run in --output from its latest checkpoint (same data; the "
+                        "saved settings are used)")
+    g.add_argument("--max-steps", type=int, default=max_steps, help=f"optimizer steps (default {max_steps})")
+    g.add_argument("--batch-size", type=int, default=32,
+                   help="queries per batch; each brings its positive and hard negatives, all in-batch negatives "
+                        "for the others (default 32)")
+    g.add_argument("--grad-accum", type=int, default=1, help="batches per optimizer step (default 1)")
+    g.add_argument("--lr", type=float, default=lr, help=f"peak learning rate of the trained weights (default {lr:g})")
+    g.add_argument("--warmup-steps", type=int, default=50, help="linear warm-up steps, then cosine decay (default 50)")
+    g.add_argument("--min-lr-ratio", type=float, default=0.0, help="cosine decays to lr x this (default 0)")
+    g.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay (default 0.01)")
+    g.add_argument("--max-grad-norm", type=float, default=1.0, help="gradient clipping norm (default 1.0)")
+    g.add_argument("--temperature", type=float, default=0.05, help="InfoNCE temperature (default 0.05)")
+    g.add_argument("--learnable-temperature", action="store_true",
+                   help="learn the InfoNCE temperature (starting from --temperature, kept >= 0.01)")
+    g.add_argument("--query-length", type=int, default=64,
+                   help="query tokens kept (an instruction written as text comes on top) (default 64)")
+    g.add_argument("--document-length", type=int, default=256, help="document tokens kept (default 256)")
+    g.add_argument("--eval-every", type=int, default=100, help="dev evaluation every N steps (default 100)")
+    g.add_argument("--eval-batches", type=int, default=8, help="dev batches per evaluation (default 8)")
+    g.add_argument("--save-every", type=int, default=200, help="checkpoint every N steps, 0 for none (default 200)")
+    g.add_argument("--keep-checkpoints", type=int, default=2, help="checkpoints kept (default 2)")
+    g.add_argument("--seed", type=int, default=0, help="seed of initialisation, data order and noise (default 0)")
+    g.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    g.add_argument("--no-bf16", action="store_true", help="no bf16 autocast on CUDA")
+    g.add_argument("--gradient-checkpointing", action="store_true",
+                   help="recompute E's activations in the backward pass (less memory; no effect on the cached suffix path)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _train_config(args: argparse.Namespace, mode: str, **extra):
+    from training.trainer import TrainConfig
+
+    return TrainConfig(
+        output_dir=args.output, mode=mode, max_steps=args.max_steps, batch_size=args.batch_size,
+        grad_accum=args.grad_accum, lr=args.lr, weight_decay=args.weight_decay, warmup_steps=args.warmup_steps,
+        min_lr_ratio=args.min_lr_ratio, max_grad_norm=args.max_grad_norm, temperature=args.temperature,
+        learnable_temperature=args.learnable_temperature, hard_negatives=args.hard_negatives,
+        query_length=args.query_length, document_length=args.document_length, eval_every=args.eval_every,
+        eval_batches=args.eval_batches, save_every=args.save_every, keep_checkpoints=args.keep_checkpoints,
+        seed=args.seed, bf16=not args.no_bf16, gradient_checkpointing=args.gradient_checkpointing,
+        progress=not args.no_progress, **extra)
+
+
+# ----- prepare-data ---------------------------------------------------------------------------
+def _register_prepare(commands) -> None:
+    p = commands.add_parser(
+        "prepare-data", help="read training sources, mine BM25 hard negatives, write train/dev JSONL",
+        description="Read the given sources, mine hard negatives with BM25 (bm25s), hold out a dev split by query "
+                    "and write OUTPUT/train.jsonl, OUTPUT/dev.jsonl and OUTPUT/summary.json. The trainer reads these "
+                    "with the standard library only (the GPU machine needs neither datasets nor bm25s).",
+        epilog="example: promptembedder prepare-data --data beir:data/scifact::'Given a scientific claim, retrieve "
+               "abstracts that support or refute it.' --data qa:data/medquad/pairs.jsonl --data sts:data/sts-train.csv "
+               "-o runs/data")
+    p.add_argument("--data", action="append", required=True, metavar="SPEC", help=f"a source, repeatable. {DATA_FORMS}")
+    p.add_argument("-o", "--output", required=True, help="folder for train.jsonl, dev.jsonl, summary.json")
+    p.add_argument("--hard-negatives", type=int, default=1, help="BM25 negatives mined per record (default 1; 0: none)")
+    p.add_argument("--skip-top", type=int, default=0,
+                   help="leave out the N best BM25 candidates (often unlabelled positives) (default 0)")
+    p.add_argument("--dev-fraction", type=float, default=0.02, help="share of queries held out as dev (default 0.02)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the shuffle and the dev split (default 0)")
+    p.add_argument("--on-error", choices=["raise", "skip"], default="raise",
+                   help="malformed records: stop with file and line (raise, default) or leave them out (skip)")
+    p.set_defaults(handler=prepare_data)
+
+
+def prepare_data(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from training.prepare import prepare_data as prepare
+
+    summary = prepare(args.data, Path(args.output), args.hard_negatives, args.dev_fraction, args.seed,
+                      args.on_error, args.skip_top, show_progress=sys.stderr.isatty())
+    for message in summary["problems"]:
+        print(f"skipped: {message}", file=sys.stderr)
+    print(json.dumps({k: v for k, v in summary.items() if k != "problems"}, indent=2))
+    return 0
+
+
+# ----- train ----------------------------------------------------------------------------------
+def _register_train(commands) -> None:
+    p = commands.add_parser(
+        "train", help="train PromptEmbedder (the Prompting LLM and the alignment; E stays frozen)",
+        description="Contrastive training (InfoNCE, in-batch + hard negatives) of the soft-prompt generator: the "
+                    "Prompting LLM (LoRA adapters by default, or all its weights) and the alignment into the frozen "
+                    "Embedding LLM. Batches come from one task at a time. Writes checkpoints every --save-every "
+                    "steps and the trained model into --output; --resume continues an interrupted run exactly.",
+        epilog="example: promptembedder train --data runs/data/train.jsonl --dev runs/data/dev.jsonl "
+               "--backbone qwen2.5-0.5b -o runs/pe --max-steps 1000")
+    _add_data_arguments(p)
+    g = p.add_argument_group("model")
+    g.add_argument("--backbone", default=None,
+                   help="the frozen Embedding LLM (default: qwen2.5-0.5b on CUDA, smollm2-135m on CPU; tiny-* for tests)")
+    g.add_argument("--prompter", default=None,
+                   help="the Prompting LLM backbone (default smollm2-135m; tiny-llama with a tiny backbone)")
+    g.add_argument("--prompter-weights", choices=["lora", "full"], default="lora",
+                   help="train LoRA adapters on P (checkpoint of a few MB, default) or all of P's weights")
+    g.add_argument("--prompter-lora-rank", type=int, default=16, help="LoRA rank on P (default 16)")
+    g.add_argument("--soft-tokens", type=int, default=5, help="K, soft tokens per instruction (default 5)")
+    g.add_argument("--placement", choices=["suffix", "prefix"], default="suffix",
+                   help="soft tokens after the text (default; the text pass runs without autograd) or before it")
+    g.add_argument("--pooling", choices=["last", "mean"], default="last", help="pooling of E's states (default last)")
+    g.add_argument("--soft-token-source", choices=["hidden", "embedding"], default="hidden",
+                   help="hand on P's hidden state or the relaxed mixed embedding (default hidden)")
+    g.add_argument("--straight-through", action="store_true", help="hard one-hot forward, soft gradient backward")
+    g.add_argument("--tau-start", type=float, default=1.0, help="Gumbel-softmax temperature at the start (default 1.0)")
+    g.add_argument("--tau-end", type=float, default=0.3, help="... annealed geometrically to this (default 0.3)")
+    g.add_argument("--alignment-lr", type=float, default=1e-3, help="peak learning rate of the alignment (default 1e-3)")
+    g.add_argument("--no-cached-text", action="store_true",
+                   help="suffix placement: run the text with autograd too (same result, more memory; for comparison)")
+    g.add_argument("--query-instruction", default=None,
+                   help="the model's default query instruction (for encode without --instruction)")
+    _add_training_arguments(p, lr=1e-4)
+    p.set_defaults(handler=train)
+
+
+def _default_backbones(args: argparse.Namespace) -> tuple[str, str]:
+    import torch
+
+    cuda = (args.device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
+    backbone = args.backbone or ("qwen2.5-0.5b" if cuda else "smollm2-135m")
+    prompter = args.prompter or ("tiny-llama" if backbone.startswith("tiny") else "smollm2-135m")
+    return backbone, prompter
+
+
+def train(args: argparse.Namespace) -> int:
+    from embedder.model import PromptEmbedderConfig
+
+    if args.resume:
+        return _resume(args, "prompter")
+    backbone, prompter = _default_backbones(args)
+    config = PromptEmbedderConfig(
+        embedding_backbone=backbone, prompting_backbone=prompter, num_soft_tokens=args.soft_tokens,
+        placement=args.placement, pooling=args.pooling, soft_token_source=args.soft_token_source,
+        straight_through=args.straight_through, prompter_weights=args.prompter_weights,
+        prompter_lora={"r": args.prompter_lora_rank, "lora_alpha": 2 * args.prompter_lora_rank}
+        if args.prompter_weights == "lora" else None)
+    if args.query_instruction:
+        config.query_instruction = args.query_instruction
+    model = _fresh_model(config, args)
+    train_config = _train_config(args, "prompter", alignment_lr=args.alignment_lr, tau_start=args.tau_start,
+                                 tau_end=args.tau_end, cached_text=not args.no_cached_text)
+    return _run(model, train_config, args)
+
+
+# ----- train-lora -----------------------------------------------------------------------------
+def _register_train_lora(commands) -> None:
+    p = commands.add_parser(
+        "train-lora", help="train the LoRA baseline (PEFT LoRA on the Embedding LLM, instruction as text)",
+        description="The baseline PromptEmbedder is compared with: LoRA adapters on every attention and MLP "
+                    "projection of the Embedding LLM, the task instruction written before each query as text, "
+                    "the same data, loss, batches, lengths and steps. The result loads like any model "
+                    "(--model DIR in encode, evaluate, index).",
+        epilog="example: promptembedder train-lora --data runs/data/train.jsonl --backbone qwen2.5-0.5b -o runs/lora")
+    _add_data_arguments(p)
+    g = p.add_argument_group("model")
+    g.add_argument("--backbone", default=None,
+                   help="the Embedding LLM (default: qwen2.5-0.5b on CUDA, smollm2-135m on CPU; tiny-* for tests)")
+    g.add_argument("--lora-rank", type=int, default=16, help="LoRA rank (default 16)")
+    g.add_argument("--lora-alpha", type=int, default=None, help="LoRA alpha (default 2 x rank)")
+    g.add_argument("--pooling", choices=["last", "mean"], default="last", help="pooling (default last)")
+    _add_training_arguments(p, lr=2e-4)
+    p.set_defaults(handler=train_lora)
+
+
+def train_lora(args: argparse.Namespace) -> int:
+    from training.lora_baseline import lora_config
+
+    if args.resume:
+        return _resume(args, "lora")
+    backbone, _ = _default_backbones(argparse.Namespace(**{**vars(args), "prompter": None}))
+    config = lora_config(backbone, rank=args.lora_rank, alpha=args.lora_alpha, pooling=args.pooling)
+    model = _fresh_model(config, args)
+    return _run(model, _train_config(args, "lora"), args)
+
+
+# ----- align ----------------------------------------------------------------------------------
+def _register_align(commands) -> None:
+    p = commands.add_parser(
+        "align", help="adapt a trained checkpoint to a new Embedding LLM (trains only a new alignment)",
+        description="Keep the trained Prompting LLM frozen and train only a new alignment matrix into another "
+                    "Embedding LLM, with the same loss and data. The checkpoint written to --output holds every "
+                    "earlier alignment plus the new one; load either with --backbone.",
+        epilog="example: promptembedder align --model runs/pe --backbone gemma3-270m --data runs/data/train.jsonl "
+               "-o runs/pe-gemma --max-steps 200")
+    _add_data_arguments(p)
+    g = p.add_argument_group("model")
+    g.add_argument("--model", required=True, help="the trained PromptEmbedder checkpoint directory")
+    g.add_argument("--backbone", required=True, help="the new Embedding LLM (a registry name)")
+    g.add_argument("--no-cached-text", action="store_true", help="suffix placement: text pass with autograd too")
+    _add_training_arguments(p, lr=1e-3, max_steps=300)
+    p.set_defaults(handler=align)
+
+
+def align(args: argparse.Namespace) -> int:
+    import torch
+
+    from embedder import PromptEmbedder
+    from training.align import attach_backbone
+
+    if args.resume:
+        return _resume(args, "alignment")
+    torch.manual_seed(args.seed)
+    model = PromptEmbedder.from_pretrained(args.model, device=args.device)
+    model = attach_backbone(model, args.backbone, seed=args.seed)
+    train_config = _train_config(args, "alignment", alignment_lr=args.lr, cached_text=not args.no_cached_text)
+    return _run(model, train_config, args)
+
+
+# ----- shared ---------------------------------------------------------------------------------
+def _fresh_model(config, args: argparse.Namespace):
+    import torch
+
+    from embedder import PromptEmbedder
+
+    torch.manual_seed(args.seed)  # LoRA adapters draw their initial values from the global generator
+    return PromptEmbedder.from_config(config, seed=args.seed).to_device(args.device)
+
+
+def _records(args: argparse.Namespace):
+    from training.data import read_sources, split_dev
+
+    records, problems = read_sources(args.data, args.on_error)
+    if args.dev:
+        dev, dev_problems = read_sources(args.dev, args.on_error)
+        problems += dev_problems
+    else:
+        records, dev = split_dev(records, args.dev_fraction, args.seed)
+    for message in problems[:20]:
+        print(f"skipped: {message}", file=sys.stderr)
+    if len(problems) > 20:
+        print(f"skipped: ... {len(problems) - 20} more malformed records", file=sys.stderr)
+    return records, dev
+
+
+def _run(model, train_config, args: argparse.Namespace, resume_from=None) -> int:
+    from training.trainer import Trainer, count_trainable
+
+    records, dev = _records(args)
+    trainer = Trainer(model, records, train_config, dev_records=dev)
+    print(f"{train_config.mode}: {len(records)} training records, {len(dev)} dev, "
+          f"{count_trainable(model):,} trainable parameters, device {model.device}", file=sys.stderr)
+    output = trainer.train(resume_from=resume_from)
+    print(f"trained model saved to {output} (log: {output / 'train_log.jsonl'})")
+    return 0
+
+
+def _resume(args: argparse.Namespace, mode: str) -> int:
+    from pathlib import Path
+
+    from embedder import PromptEmbedder
+    from training.errors import TrainingError
+    from training.trainer import latest_checkpoint, saved_config
+
+    checkpoint = latest_checkpoint(Path(args.output))
+    if checkpoint is None:
+        raise TrainingError(f"--resume: {args.output} has no checkpoint to resume from")
+    train_config = saved_config(checkpoint)
+    if train_config.mode != mode:
+        raise TrainingError(f"{checkpoint} is a '{train_config.mode}' run, not '{mode}'")
+    train_config.output_dir, train_config.progress = args.output, not args.no_progress
+    print(f"resuming from {checkpoint}", file=sys.stderr)
+    model = PromptEmbedder.from_pretrained(checkpoint, device=args.device)
+    return _run(model, train_config, args, resume_from=checkpoint)

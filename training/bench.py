@@ -1,0 +1,275 @@
+"""The training benchmark: LoRA on E vs PromptEmbedder (prefix, suffix) at one shape, back to back.
+
+Every configuration trains on the same synthetic token ids (batch B queries of Lq tokens + B
+positives of Ld tokens), with the same loss, optimizer, autocast, attention kernel and compile
+setting; only the method differs:
+
+- `lora`: PEFT LoRA (rank r) on every attention and MLP projection of E; the instruction is text
+  before each query (Li synthetic tokens on top of Lq), documents are plain text.
+- `pe-prefix`: the Prompting LLM writes K soft tokens, aligned and placed before the text;
+  the backward pass runs through E over the whole sequence.
+- `pe-suffix`: the soft tokens after the text, the text run without autograd with a KV cache
+  (the model's cached two-pass path): the backward pass covers only the K soft positions.
+
+Backbones are built from their configuration with random weights (speed and memory do not depend
+on the values) and fed synthetic ids, so the benchmark needs no weights and no tokenizer.
+"""
+from __future__ import annotations
+
+import contextlib
+import gc
+import importlib.util
+import json
+import platform
+import statistics
+import threading
+import time
+import zlib
+from types import SimpleNamespace
+
+import torch
+
+from embedder.model import (EmbeddingLLM, PromptEmbedder, PromptEmbedderConfig, PromptingLLM, _decoder, add_lora,
+                            new_alignment)
+
+from .losses import InfoNCE
+from .trainer import TrainConfig, count_trainable, select_trainable
+
+CONFIGS = ("lora", "pe-prefix", "pe-suffix")
+# the architectures of the real backbones (config.json values), and the test presets
+SHAPES = {
+    "qwen2.5-0.5b": dict(arch="qwen2", hidden_size=896, num_hidden_layers=24, num_attention_heads=14,
+                         num_key_value_heads=2, intermediate_size=4864, vocab_size=151936),
+    "smollm2-135m": dict(arch="llama", hidden_size=576, num_hidden_layers=30, num_attention_heads=9,
+                         num_key_value_heads=3, intermediate_size=1536, vocab_size=49152),
+    "tiny-qwen2": dict(arch="qwen2", hidden_size=48, num_hidden_layers=2, num_attention_heads=4,
+                       num_key_value_heads=2, intermediate_size=96, vocab_size=512),
+    "tiny-llama": dict(arch="llama", hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                       num_key_value_heads=2, intermediate_size=64, vocab_size=512),
+}
+PRESETS = {  # preset: (Embedding LLM shape, Prompting LLM shape)
+    "qwen2.5-0.5b": ("qwen2.5-0.5b", "smollm2-135m"),
+    "smollm2-135m": ("smollm2-135m", "smollm2-135m"),
+    "tiny": ("tiny-qwen2", "tiny-llama"),
+}
+ATTENTION = {"eager": "eager", "sdpa": "sdpa", "flash": "flash_attention_2"}
+
+
+class SyntheticTokenizer:
+    """Just enough tokenizer for the Prompting LLM and the layout: ids from a hash of each word."""
+
+    padding_side = "right"
+
+    def __init__(self, vocab_size: int):
+        self.vocab_size, self.pad_token_id, self.eos_token_id = vocab_size, 0, 0
+
+    def ids(self, text: str) -> list[int]:
+        return [1 + zlib.crc32(word.encode()) % (self.vocab_size - 1) for word in text.split()] or [1]
+
+    def __call__(self, text: str, return_tensors: str | None = None, **_):
+        ids = self.ids(text)
+        return SimpleNamespace(input_ids=torch.tensor([ids]) if return_tensors == "pt" else ids)
+
+
+def available_attention() -> list[str]:
+    names = ["eager", "sdpa"]
+    if importlib.util.find_spec("flash_attn") is not None:
+        names.append("flash")
+    return names
+
+
+def random_lm(shape: str, attention: str, device: torch.device):
+    from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
+
+    spec = dict(SHAPES[shape])
+    arch = spec.pop("arch")
+    config = (Qwen2Config if arch == "qwen2" else LlamaConfig)(
+        **spec, tie_word_embeddings=True, max_position_embeddings=4096, pad_token_id=0, eos_token_id=0,
+        bos_token_id=None)
+    if attention not in available_attention():
+        raise ValueError(f"attention '{attention}' is not available here (available: {', '.join(available_attention())})")
+    config._attn_implementation = ATTENTION[attention]
+    with torch.device(device):
+        return AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+
+
+def build(name: str, preset: str, device: torch.device, attention: str, soft_tokens: int = 5,
+          lora_rank: int = 16, prompter_weights: str = "lora") -> PromptEmbedder:
+    e_shape, p_shape = PRESETS[preset]
+    e_lm = random_lm(e_shape, attention, device)
+    e_tokenizer = SyntheticTokenizer(SHAPES[e_shape]["vocab_size"])
+    if name == "lora":
+        lora = {"r": lora_rank, "lora_alpha": 2 * lora_rank}
+        config = PromptEmbedderConfig(embedding_backbone=f"{e_shape}-shape", prompting_backbone=None,
+                                      embedding_lora=lora, document_instruction="")
+        embedding = EmbeddingLLM(add_lora(e_lm, lora), e_tokenizer, config.embedding_backbone, "suffix", "last")
+        model = PromptEmbedder(config, embedding, None, None)
+    else:
+        placement = name.removeprefix("pe-")
+        config = PromptEmbedderConfig(embedding_backbone=f"{e_shape}-shape", prompting_backbone=f"{p_shape}-shape",
+                                      num_soft_tokens=soft_tokens, placement=placement,
+                                      prompter_weights=prompter_weights)
+        p_lm = random_lm(p_shape, attention, device)
+        if prompter_weights == "lora":
+            p_lm = add_lora(p_lm, {})
+        prompter = PromptingLLM(p_lm, SyntheticTokenizer(SHAPES[p_shape]["vocab_size"]), soft_tokens, "hidden", False)
+        embedding = EmbeddingLLM(e_lm, e_tokenizer, config.embedding_backbone, placement, "last")
+        model = PromptEmbedder(config, embedding, prompter, new_alignment(prompter, embedding))
+    return model.to_device(device)
+
+
+class PeakRSS:
+    """Highest resident set size while the block runs (sampled every 5 ms; CPU runs)."""
+
+    def __enter__(self):
+        import psutil
+
+        self._process, self.peak, self._stop = psutil.Process(), 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._process.memory_info().rss)
+            time.sleep(0.005)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._process.memory_info().rss)
+
+
+def run_config(name: str, preset: str, device: torch.device, batch_size: int, query_length: int,
+               document_length: int, instruction_length: int, steps: int, warmup: int, attention: str,
+               compile: bool, soft_tokens: int, lora_rank: int, prompter_weights: str) -> dict:
+    torch.manual_seed(0)
+    model = build(name, preset, device, attention, soft_tokens, lora_rank, prompter_weights)
+    groups = select_trainable(model, TrainConfig(output_dir="", mode="lora" if name == "lora" else "prompter"))
+    params = [p for g in groups for p in g["params"]]
+    optimizer = torch.optim.AdamW(groups)
+    loss_fn = InfoNCE(0.05)
+    if compile:
+        for layer in _decoder(model.embedding.lm).layers:
+            layer.compile()
+    vocab = SHAPES[PRESETS[preset][0]]["vocab_size"]
+    generator = torch.Generator().manual_seed(0)
+    queries = torch.randint(1, vocab, (batch_size, query_length), generator=generator).tolist()
+    documents = torch.randint(1, vocab, (batch_size, document_length), generator=generator).tolist()
+    instruction = " ".join(f"w{i}" for i in range(instruction_length))  # P reads it: instruction_length tokens
+    document_instruction = " ".join(f"d{i}" for i in range(max(1, instruction_length // 2)))
+    if name == "lora":  # the instruction as text before every query; documents plain
+        prefix = torch.randint(1, vocab, (instruction_length,), generator=generator).tolist()
+        queries = [prefix + q for q in queries]
+    cached = name == "pe-suffix"
+    cuda = device.type == "cuda"
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else contextlib.nullcontext
+    model.train()
+
+    def step() -> float:
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        with autocast():
+            q = model(queries, instruction, cached_text=cached)
+            d = model(documents, document_instruction, cached_text=cached)
+        loss = loss_fn(q.float(), d.float())
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    rss = PeakRSS() if not cuda else contextlib.nullcontext()
+    with rss:
+        start = time.perf_counter()
+        for _ in range(warmup):
+            step()
+        warmup_s = time.perf_counter() - start
+        times = [step() for _ in range(steps)]
+    peak = torch.cuda.max_memory_allocated() if cuda else rss.peak
+    median = statistics.median(times)
+    text_tokens = batch_size * (query_length + document_length)
+    e_tokens = sum(map(len, queries)) + sum(map(len, documents)) + (0 if name == "lora" else 2 * batch_size * soft_tokens)
+    result = {"name": name, "median_step_s": round(median, 5), "tokens_per_s": round(text_tokens / median, 1),
+              "peak_memory_bytes": int(peak), "trainable_params": count_trainable(model),
+              "e_tokens_per_step": e_tokens, "warmup_s": round(warmup_s, 3),
+              "step_times_s": [round(t, 5) for t in times]}
+    del model, optimizer, params, groups
+    gc.collect()
+    if cuda:
+        torch.cuda.empty_cache()
+    if compile:
+        torch._dynamo.reset()
+    return result
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import os
+
+    return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+
+
+def bench_train(preset: str = "qwen2.5-0.5b", configs: tuple[str, ...] = CONFIGS, batch_size: int = 64,
+                query_length: int = 64, document_length: int = 256, instruction_length: int = 16,
+                steps: int = 10, warmup: int = 3, attention: str = "sdpa", compile: bool = False,
+                soft_tokens: int = 5, lora_rank: int = 16, prompter_weights: str = "lora",
+                device: str | None = None, log=print) -> dict:
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    for name in configs:
+        if name not in CONFIGS:
+            raise ValueError(f"unknown configuration '{name}' (known: {', '.join(CONFIGS)})")
+    import transformers
+
+    results = []
+    for name in configs:
+        log(f"[bench train] {name} ...")
+        results.append(run_config(name, preset, device, batch_size, query_length, document_length,
+                                  instruction_length, steps, warmup, attention, compile, soft_tokens,
+                                  lora_rank, prompter_weights))
+    report = {
+        "device": device_name(device), "backbone": PRESETS[preset][0], "prompting_backbone": PRESETS[preset][1],
+        "weights": "random", "dtype": "bf16 autocast, frozen E in bf16, trainable fp32" if device.type == "cuda"
+        else "fp32", "batch_size": batch_size, "query_length": query_length, "document_length": document_length,
+        "instruction_length": instruction_length, "soft_tokens": soft_tokens, "lora_rank": lora_rank,
+        "prompter_weights": prompter_weights, "steps": steps, "warmup_steps": warmup, "attention": attention,
+        "compile": compile, "torch": torch.__version__, "transformers": transformers.__version__,
+        "peak_memory": "torch.cuda.max_memory_allocated" if device.type == "cuda" else "peak process RSS (sampled)",
+        "configs": results,
+    }
+    by_name = {r["name"]: r for r in results}
+    if "lora" in by_name:
+        report["vs_lora"] = {
+            name: {"speedup": round(by_name["lora"]["median_step_s"] / r["median_step_s"], 3),
+                   "memory_ratio": round(r["peak_memory_bytes"] / by_name["lora"]["peak_memory_bytes"], 3)}
+            for name, r in by_name.items() if name != "lora"}
+    return report
+
+
+def format_table(report: dict) -> str:
+    lines = [f"device: {report['device']}; E: {report['backbone']} shape, P: {report['prompting_backbone']} shape, "
+             f"{report['weights']} weights; batch {report['batch_size']} x ({report['query_length']} + "
+             f"{report['document_length']}) tokens; attention {report['attention']}, compile {report['compile']}",
+             "", "| config | median step (s) | text tokens/s | peak memory (GB) | trainable params | vs LoRA: speed | memory |",
+             "|---|---|---|---|---|---|---|"]
+    for r in report["configs"]:
+        ratio = report.get("vs_lora", {}).get(r["name"], {})
+        speed = f"{ratio['speedup']:.2f}x" if ratio else "-"
+        memory = f"{ratio['memory_ratio']:.2f}x" if ratio else "-"
+        lines.append(f"| {r['name']} | {r['median_step_s']:.4f} | {r['tokens_per_s']:,.0f} | "
+                     f"{r['peak_memory_bytes'] / 1e9:.2f} | {r['trainable_params']:,} | {speed} | {memory} |")
+    return "\n".join(lines)
+
+
+def write_report(report: dict, path) -> None:
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
