@@ -1,0 +1,194 @@
+"""The trainer on tiny presets: learning, exact resume, what each mode may change, NaN guard, bench."""
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import torch
+
+from embedder import PromptEmbedder
+from embedder.checkpoint import trained_state
+from embedder.model import PromptEmbedderConfig
+from training.align import attach_backbone, changed_groups
+from training.data import Record
+from training.errors import TrainingError
+from training.lora_baseline import build_lora_model, lora_config
+from training.trainer import TrainConfig, Trainer
+
+INSTRUCTION = "Retrieve semantically similar text."
+WORDS = "cat dog park search index query vector python mat document answer claim".split()
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # fast on a shared CPU, and bit-for-bit repeatable
+    yield
+    torch.set_num_threads(threads)
+
+
+def fixed_records(n: int = 16, seed: int = 0) -> list[Record]:
+    rng = random.Random(seed)
+    records = []
+    for i in range(n):
+        query = " ".join(rng.choice(WORDS) for _ in range(4)) + f" {i}"
+        records.append(Record(query, f"{query} {rng.choice(WORDS)}", [], INSTRUCTION, "toy"))
+    return records
+
+
+def pe_model(**config) -> PromptEmbedder:
+    torch.manual_seed(0)
+    settings = dict(prompter_weights="lora", prompter_lora={"r": 4, "lora_alpha": 8})
+    return PromptEmbedder.from_config(PromptEmbedderConfig(**{**settings, **config})).to_device("cpu")
+
+
+def train_config(tmp_path, name: str, **overrides) -> TrainConfig:
+    settings = dict(max_steps=12, batch_size=4, warmup_steps=2, lr=1e-3, alignment_lr=1e-2, save_every=0,
+                    eval_every=1000, progress=False, query_length=16, document_length=16)
+    return TrainConfig(str(tmp_path / name), **{**settings, **overrides})
+
+
+def snapshot(model) -> dict:
+    return {g: {k: v.clone() for k, v in t.items()} for g, t in trained_state(model).items()}
+
+
+def test_a_few_dozen_steps_lower_the_loss(tmp_path):
+    records = fixed_records()
+    model = pe_model(prompter_weights="full")
+    trainer = Trainer(model, records, train_config(tmp_path, "run", max_steps=30, batch_size=8, warmup_steps=3),
+                      dev_records=records)
+    before = trainer.evaluate()["dev_loss"]
+    trainer.train()
+    after = trainer.evaluate()["dev_loss"]
+    assert after < 0.7 * before, (before, after)
+    log = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log] == list(range(1, 31))
+    assert {"loss", "lr", "tokens_per_s", "peak_memory_bytes", "tau"} <= set(log[0])
+    assert log[0]["lr"] < log[3]["lr"] and log[-1]["lr"] < log[3]["lr"]  # warm-up, then decay
+    assert log[-1]["tau"] < log[0]["tau"]  # annealed relaxation
+    reloaded = PromptEmbedder.from_pretrained(tmp_path / "run", device="cpu")
+    assert reloaded.fingerprint == model.fingerprint
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
+    records = fixed_records(24)
+    straight = pe_model()
+    Trainer(straight, records, train_config(tmp_path, "straight", save_every=4), dev_records=records[:8]).train()
+
+    def interrupt(step, _entry):
+        if step == 7:
+            raise KeyboardInterrupt
+
+    model = pe_model()
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(model, records, train_config(tmp_path, "resumed", save_every=4), dev_records=records[:8],
+                on_step=interrupt).train()
+    checkpoint = tmp_path / "resumed" / "checkpoint-000004"
+    assert (checkpoint / "trainer_state.json").exists()
+    with pytest.raises(TrainingError, match="already holds a training run"):
+        Trainer(pe_model(), records, train_config(tmp_path, "resumed")).train()
+    resumed = PromptEmbedder.from_pretrained(checkpoint, device="cpu")
+    Trainer(resumed, records, train_config(tmp_path, "resumed", save_every=4), dev_records=records[:8]).train(
+        resume_from=checkpoint)
+    expected, got = snapshot(straight), snapshot(resumed)
+    assert expected.keys() == got.keys()
+    for group in expected:
+        for key in expected[group]:
+            assert torch.equal(expected[group][key], got[group][key]), f"{group}/{key}"
+    assert snapshot(pe_model())["prompter"].keys() == expected["prompter"].keys()
+    log = [json.loads(line)["step"] for line in (tmp_path / "resumed" / "train_log.jsonl").read_text().splitlines()]
+    assert log == list(range(1, 13))  # the interrupted run's steps 5-7 were replaced, not duplicated
+
+
+def test_resume_refuses_other_settings_or_data(tmp_path):
+    records = fixed_records(24)
+    Trainer(pe_model(), records, train_config(tmp_path, "run", max_steps=4, save_every=2)).train()
+    checkpoint = tmp_path / "run" / "checkpoint-000002"
+    with pytest.raises(TrainingError, match="max_steps"):
+        Trainer(pe_model(), records, train_config(tmp_path, "run", max_steps=8)).train(resume_from=checkpoint)
+    with pytest.raises(TrainingError, match="data_fingerprint"):
+        Trainer(pe_model(), records[:20], train_config(tmp_path, "run", max_steps=4)).train(resume_from=checkpoint)
+
+
+def test_alignment_only_changes_only_the_new_alignment(tmp_path):
+    records = fixed_records()
+    model = pe_model()
+    Trainer(model, records, train_config(tmp_path, "base", max_steps=3)).train()
+    before = snapshot(model)
+    model = attach_backbone(PromptEmbedder.from_pretrained(tmp_path / "base", device="cpu"), "tiny-qwen2")
+    fresh = snapshot(model)
+    assert set(fresh) == {"prompter", "alignment-tiny-llama", "alignment-tiny-qwen2"}
+    Trainer(model, records, train_config(tmp_path, "aligned", mode="alignment", max_steps=4)).train()
+    after = snapshot(model)
+    assert changed_groups(fresh, after) == ["alignment-tiny-qwen2"]
+    assert changed_groups({g: before[g] for g in ("prompter", "alignment-tiny-llama")},
+                          {g: after[g] for g in ("prompter", "alignment-tiny-llama")}) == []
+    # the checkpoint now runs on either backbone
+    old = PromptEmbedder.from_pretrained(tmp_path / "aligned", backbone="tiny-llama", device="cpu")
+    new = PromptEmbedder.from_pretrained(tmp_path / "aligned", device="cpu")
+    assert new.embedding.name == "tiny-qwen2" and old.embedding.name == "tiny-llama"
+    assert sorted(new.config.aligned_backbones) == ["tiny-llama", "tiny-qwen2"]
+    original = PromptEmbedder.from_pretrained(tmp_path / "base", device="cpu")
+    assert (old.encode(["a cat"]) == original.encode(["a cat"])).all()
+
+
+def test_lora_baseline_changes_only_its_adapters(tmp_path):
+    records = fixed_records()
+    model = build_lora_model(lora_config("tiny-llama", rank=4), device="cpu")
+    base = {k: v.clone() for k, v in model.embedding.lm.state_dict().items()}
+    Trainer(model, records, train_config(tmp_path, "lora", mode="lora", max_steps=4)).train()
+    after = model.embedding.lm.state_dict()
+    changed = {k for k in base if not torch.equal(base[k], after[k])}
+    assert changed and all("lora_" in k for k in changed)
+    assert any("lora_B" in k for k in changed)
+    assert not any(p.requires_grad for n, p in model.embedding.lm.named_parameters() if "lora_" not in n)
+    reloaded = PromptEmbedder.from_pretrained(tmp_path / "lora", device="cpu")
+    assert reloaded.config.text_mode and reloaded.config.embedding_lora
+    texts = ["the cat sat", "a dog runs"]
+    assert torch.allclose(torch.from_numpy(reloaded.encode(texts)), torch.from_numpy(model.encode(texts)), atol=1e-6)
+
+
+def test_prompter_mode_never_trains_the_embedding_llm(tmp_path):
+    model = pe_model(prompter_weights="full")
+    e_before = {k: v.clone() for k, v in model.embedding.lm.state_dict().items()}
+    Trainer(model, fixed_records(), train_config(tmp_path, "run", max_steps=2)).train()
+    assert all(torch.equal(v, model.embedding.lm.state_dict()[k]) for k, v in e_before.items())
+
+
+def test_non_finite_step_is_skipped_and_reported(tmp_path):
+    model = pe_model()
+    trainer = Trainer(model, fixed_records(), train_config(tmp_path, "run", max_steps=3))
+    original = trainer.batch_loss
+    calls = []
+
+    def poisoned(batch):
+        loss, accuracy, tokens = original(batch)
+        calls.append(1)
+        return (loss * float("nan") if len(calls) == 2 else loss), accuracy, tokens
+
+    trainer.batch_loss = poisoned
+    snapshots = []
+    trainer.on_step = lambda step, entry: snapshots.append(snapshot(model))
+    trainer.train()
+    log = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    assert [e.get("skipped") for e in log] == [None, "non-finite loss", None]
+    assert changed_groups(snapshots[0], snapshots[1]) == []
+    assert all(torch.isfinite(t).all() for g in snapshots[2].values() for t in g.values())
+
+
+def test_bench_runs_on_cpu_with_tiny_presets(tmp_path, capsys):
+    from app.cli import main
+
+    out = tmp_path / "bench.json"
+    code = main(["bench", "train", "--preset", "tiny", "--batch-size", "4", "--query-length", "8",
+                 "--document-length", "16", "--steps", "2", "--warmup", "1", "--json", str(out)])
+    assert code == 0
+    report = json.loads(out.read_text())
+    assert report["weights"] == "random" and report["backbone"] == "tiny-qwen2"
+    assert [c["name"] for c in report["configs"]] == ["lora", "pe-prefix", "pe-suffix"]
+    for config in report["configs"]:
+        assert config["median_step_s"] > 0 and config["tokens_per_s"] > 0
+        assert config["peak_memory_bytes"] > 0 and config["trainable_params"] > 0
+    assert set(report["vs_lora"]) == {"pe-prefix", "pe-suffix"}
+    assert "| pe-suffix |" in capsys.readouterr().out
