@@ -301,6 +301,7 @@ def _resume(args: argparse.Namespace, mode: str) -> int:
     if train_config.mode != mode:
         raise TrainingError(f"{checkpoint} is a '{train_config.mode}' run, not '{mode}'")
     train_config.output_dir, train_config.progress = args.output, not args.no_progress
+    args.seed = train_config.seed  # the dev split depends on it: the same records as before
     print(f"resuming from {checkpoint}", file=sys.stderr)
     model = PromptEmbedder.from_pretrained(checkpoint, device=args.device)
     return _run(model, train_config, args, resume_from=checkpoint)

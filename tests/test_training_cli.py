@@ -1,0 +1,72 @@
+"""The training commands end to end on tiny presets."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from app.cli import build_parser, main
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def toy_jsonl(path, n: int = 24):
+    with path.open("w") as f:
+        for i in range(n):
+            f.write(json.dumps({"instruction": "Find the match.", "query": f"query number {i}",
+                                "positive": f"document number {i}", "negatives": [f"other {i}"]}) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("command", ["train", "train-lora", "align", "prepare-data"])
+def test_help_explains_every_option(command, capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([command, "--help"])
+    text = capsys.readouterr().out
+    assert "--data" in text and "--output" in text
+    if command != "prepare-data":
+        assert "--max-steps" in text and "--resume" in text
+
+
+def test_train_align_and_resume_from_the_cli(tmp_path, capsys):
+    data = toy_jsonl(tmp_path / "toy.jsonl")
+    common = ["--data", str(data), "--batch-size", "4", "--query-length", "8", "--document-length", "8",
+              "--no-progress", "--device", "cpu"]
+    run = tmp_path / "pe"
+    assert main(["train", *common, "--backbone", "tiny-llama", "--max-steps", "4", "--save-every", "2",
+                 "-o", str(run)]) == 0
+    assert (run / "config.json").exists() and (run / "checkpoint-000002").is_dir()
+    assert main(["train", *common, "--backbone", "tiny-llama", "--max-steps", "4", "-o", str(run)]) == 2
+    assert "already holds a training run" in capsys.readouterr().err
+    # resume continues from the latest checkpoint with the saved settings
+    assert main(["train", *common, "--resume", "-o", str(run)]) == 0
+    assert main(["align", *common, "--model", str(run), "--backbone", "tiny-qwen2", "--max-steps", "2",
+                 "-o", str(tmp_path / "aligned")]) == 0
+    config = json.loads((tmp_path / "aligned" / "config.json").read_text())
+    assert sorted(config["aligned_backbones"]) == ["tiny-llama", "tiny-qwen2"]
+    assert main(["train-lora", *common, "--backbone", "tiny-llama", "--lora-rank", "4", "--max-steps", "2",
+                 "-o", str(tmp_path / "lora")]) == 0
+    capsys.readouterr()
+    assert main(["encode", "--model", str(tmp_path / "lora"), "hello"]) == 0
+    assert json.loads(capsys.readouterr().out)["dimension"] == 32
+
+
+def test_malformed_data_is_an_error_naming_file_and_line(tmp_path, capsys):
+    data = toy_jsonl(tmp_path / "toy.jsonl")
+    with data.open("a") as f:
+        f.write('{"query": "x", "positive": 5}\n')
+    args = ["train", "--data", str(data), "--backbone", "tiny-llama", "--batch-size", "4", "--max-steps", "1",
+            "--no-progress", "-o", str(tmp_path / "run")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"{data}:25:" in err and "'positive'" in err
+    assert not (tmp_path / "run").exists()
+    assert main([*args, "--on-error", "skip"]) == 0
+    assert f"skipped: {data}:25:" in capsys.readouterr().err
