@@ -1,0 +1,92 @@
+"""HTML pieces the tabs show: result cards, job status, messages. Plain strings, escaped."""
+from __future__ import annotations
+
+import html
+import re
+import time
+
+CSS = """
+.pe-error {background:#fdecea; border:1px solid #f5c2c0; color:#8a1c14; padding:10px 12px; border-radius:6px}
+.pe-note {background:#fff8e1; border:1px solid #f3d98b; color:#5c4400; padding:8px 12px; border-radius:6px}
+.pe-ok {background:#e8f5e9; border:1px solid #b7dfb9; color:#1b5e20; padding:8px 12px; border-radius:6px}
+.pe-hit {border:1px solid #e0e0e0; border-radius:8px; padding:10px 14px; margin:8px 0}
+.pe-hit-head {display:flex; justify-content:space-between; gap:12px; align-items:baseline}
+.pe-title {font-weight:600; font-size:1.05em}
+.pe-score {font-family:monospace; color:#555}
+.pe-snippet {white-space:pre-wrap; font-size:0.92em; margin:6px 0; color:#222; max-height:11em; overflow:hidden}
+.pe-snippet mark {background:#fff1a8; padding:0 1px}
+.pe-source {font-size:0.82em; color:#666; word-break:break-all}
+.pe-meta {font-size:0.8em; color:#777}
+.pe-job {border:1px solid #e0e0e0; border-radius:8px; padding:8px 12px}
+.pe-bar {height:8px; background:#eee; border-radius:4px; overflow:hidden; margin:6px 0}
+.pe-bar > div {height:100%; background:#3b82f6}
+"""
+
+SNIPPET_CHARS = 700
+
+
+def error(message: str) -> str:
+    return f'<div class="pe-error" role="alert">{html.escape(message)}</div>'
+
+
+def note(message: str) -> str:
+    return f'<div class="pe-note">{html.escape(message)}</div>'
+
+
+def ok(message: str) -> str:
+    return f'<div class="pe-ok">{html.escape(message)}</div>'
+
+
+def highlight(text: str, query: str) -> str:
+    """Escaped text with the query's words (3+ letters) marked."""
+    words = sorted({w for w in re.findall(r"\w{3,}", query.lower())}, key=len, reverse=True)
+    escaped = html.escape(text)
+    if not words:
+        return escaped
+    pattern = re.compile(r"\b(" + "|".join(re.escape(html.escape(w)) for w in words) + r")", re.IGNORECASE)
+    return pattern.sub(r"<mark>\1</mark>", escaped)
+
+
+def hits(found: list, query: str) -> str:
+    if not found:
+        return note("No results: the collection has no matching indexed chunks (yet), or the filters exclude them all.")
+    cards = []
+    for rank, hit in enumerate(found, 1):
+        snippet = hit.text if len(hit.text) <= SNIPPET_CHARS else hit.text[:SNIPPET_CHARS].rsplit(" ", 1)[0] + " ..."
+        meta = ", ".join(f"{k}={v}" for k, v in sorted(hit.metadata.items()) if k != "modified")
+        cards.append(
+            f'<div class="pe-hit" data-rank="{rank}">'
+            f'<div class="pe-hit-head"><span class="pe-title">{rank}. {html.escape(hit.title or hit.path)}</span>'
+            f'<span class="pe-score">score {hit.score:.4f}</span></div>'
+            f'<div class="pe-snippet">{highlight(snippet, query)}</div>'
+            f'<div class="pe-source">{html.escape(hit.path)} (chunk {hit.position})</div>'
+            + (f'<div class="pe-meta">{html.escape(meta)}</div>' if meta else "") + "</div>")
+    return "\n".join(cards)
+
+
+def job(status: dict | None, empty: str = "No job yet.") -> str:
+    if not status:
+        return f'<div class="pe-job">{html.escape(empty)}</div>'
+    state = status["state"]
+    percent = 100 * float(status.get("progress") or 0)
+    age = time.time() - status.get("updated", time.time())
+    colour = {"failed": "#c62828", "cancelled": "#8d6e63", "interrupted": "#8d6e63", "done": "#2e7d32"}.get(state, "#3b82f6")
+    seconds = f" in {status['seconds']} s" if status.get("seconds") is not None else ""
+    stale = f" (last update {age:.0f} s ago)" if state == "running" and age > 30 else ""
+    return (f'<div class="pe-job" data-state="{state}"><b>{html.escape(status["title"])}</b>: '
+            f'<span class="pe-job-state">{state}</span>{seconds}{stale}'
+            f'<div class="pe-bar"><div style="width:{percent:.0f}%; background:{colour}"></div></div>'
+            f'<span class="pe-job-message">{html.escape(str(status.get("message") or ""))}</span></div>')
+
+
+def problems(status: dict | None, limit: int = 20) -> str:
+    """The per-file problems of an indexing job, as a short list."""
+    if not status:
+        return ""
+    found = ((status.get("result") or {}).get("report") or {}).get("problems") or []
+    if not found:
+        return ""
+    items = "".join(f"<li><code>{html.escape(p['path'])}</code>: {html.escape(p['message'])}</li>"
+                    for p in found[:limit])
+    more = f"<li>... and {len(found) - limit} more</li>" if len(found) > limit else ""
+    return f'<div class="pe-note"><b>{len(found)} file(s) could not be indexed:</b><ul>{items}{more}</ul></div>'

@@ -1,0 +1,81 @@
+"""Search tab: collection, instruction, query, top-k, metadata filters; result cards and latency."""
+from __future__ import annotations
+
+import re
+import time
+
+import gradio as gr
+
+from . import render
+from .state import AppState
+
+
+def parse_filters(text: str) -> list[str]:
+    """One filter per line or comma: key=value, key!=value, key>=value, ..."""
+    return [part.strip() for part in re.split(r"[\n,]", text or "") if part.strip()]
+
+
+def search(state: AppState, collection: str, instruction: str, custom: str, query: str, k: float,
+           filters: str) -> tuple[str, str]:
+    """(results HTML, latency line); every user mistake comes back as a message, never a traceback."""
+    if not collection:
+        return render.error("Choose a collection first (index one in the Collections tab)."), ""
+    if not query or not query.strip():
+        return render.error("Type a query to search for."), ""
+    try:
+        parsed = parse_filters(filters)
+        for item in parsed:
+            from indexer.filters import Filter
+
+            Filter.parse(item)
+        started = time.perf_counter()
+        found = state.search(collection, query.strip(), int(k), instruction=(custom or "").strip() or instruction,
+                             filters=parsed)
+        seconds = time.perf_counter() - started
+    except Exception as exc:  # the indexer's and the embedder's messages are written for users
+        return render.error(str(exc)), ""
+    running = state.jobs.running("index")
+    partial = " (indexing is still running: results come from what is indexed so far)" if any(
+        (j.get("result") or {}).get("collection") == collection for j in running) else ""
+    return render.hits(found, query), f"{len(found)} result(s) in {1000 * seconds:.0f} ms with {state.model_choice.label}{partial}"
+
+
+def choices(state: AppState, collection: str | None = None):
+    """Fresh collection and instruction choices (on page load and on demand)."""
+    names = state.collection_names()
+    if collection not in names:
+        collection = state.demo_collection if state.demo_collection in names else (names[0] if names else None)
+    try:
+        instructions = state.instructions(collection) if collection else []
+    except Exception:
+        instructions = []
+    return (gr.update(choices=names, value=collection),
+            gr.update(choices=instructions, value=instructions[0] if instructions else None))
+
+
+def build(state: AppState, examples: list[str]) -> dict:
+    with gr.Tab("Search", id="search"):
+        with gr.Row():
+            collection = gr.Dropdown(label="Collection", elem_id="search-collection", scale=2)
+            instruction = gr.Dropdown(label="Instruction (the collection's)", elem_id="search-instruction", scale=4)
+            refresh = gr.Button("Refresh lists", size="sm", scale=1)
+        custom = gr.Textbox(label="Custom instruction (optional: replaces the one above for the query)",
+                            elem_id="search-custom", placeholder="e.g. Given a question, retrieve the passage that answers it")
+        query = gr.Textbox(label="Query", elem_id="search-query", placeholder="What are you looking for?")
+        with gr.Row():
+            k = gr.Slider(1, 50, value=5, step=1, label="Top k", elem_id="search-k")
+            filters = gr.Textbox(label="Metadata filters (key=value, key!=value, key>=value; comma-separated)",
+                                 elem_id="search-filters", placeholder="ext=.md, name!=os.md")
+        button = gr.Button("Search", variant="primary", elem_id="search-button")
+        if examples:
+            gr.Examples(examples, inputs=[query], label="Try")
+        latency = gr.Markdown(elem_id="search-latency")
+        results = gr.HTML(elem_id="search-results")
+
+    inputs = [collection, instruction, custom, query, k, filters]
+    run = lambda *args: search(state, *args)  # noqa: E731
+    button.click(run, inputs, [results, latency])
+    query.submit(run, inputs, [results, latency])
+    collection.change(lambda c: choices(state, c)[1], [collection], [instruction])
+    refresh.click(lambda c: choices(state, c), [collection], [collection, instruction])
+    return {"collection": collection, "instruction": instruction, "refresh": lambda c=None: choices(state, c)}
