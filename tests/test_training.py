@@ -192,3 +192,15 @@ def test_bench_runs_on_cpu_with_tiny_presets(tmp_path, capsys):
         assert config["peak_memory_bytes"] > 0 and config["trainable_params"] > 0
     assert set(report["vs_lora"]) == {"pe-prefix", "pe-suffix"}
     assert "| pe-suffix |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("source", ["hidden", "embedding"])
+def test_batched_soft_prompts_equal_one_at_a_time(source):
+    from training.prompts import soft_prompts
+
+    model = pe_model(soft_token_source=source).eval()
+    instructions = [INSTRUCTION, "Represent this document for retrieval.", "x"]  # different lengths
+    with torch.no_grad():
+        batched = soft_prompts(model, instructions)
+        for text in instructions:
+            assert torch.allclose(batched[text], model.soft_prompt(text), atol=1e-5)

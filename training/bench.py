@@ -33,6 +33,7 @@ from embedder.model import (EmbeddingLLM, PromptEmbedder, PromptEmbedderConfig, 
                             new_alignment)
 
 from .losses import InfoNCE
+from .prompts import embed, soft_prompts
 from .trainer import TrainConfig, count_trainable, select_trainable
 
 CONFIGS = ("lora", "pe-prefix", "pe-suffix")
@@ -149,9 +150,11 @@ def run_config(name: str, preset: str, device: torch.device, batch_size: int, qu
     params = [p for g in groups for p in g["params"]]
     optimizer = torch.optim.AdamW(groups)
     loss_fn = InfoNCE(0.05)
-    if compile:
-        for layer in _decoder(model.embedding.lm).layers:
-            layer.compile()
+    if compile:  # the transformer layers of every LLM in the configuration
+        lms = [model.embedding.lm] + ([model.prompter.lm] if model.prompter is not None else [])
+        for lm in lms:
+            for layer in _decoder(lm).layers:
+                layer.compile()
     vocab = SHAPES[PRESETS[preset][0]]["vocab_size"]
     generator = torch.Generator().manual_seed(0)
     queries = torch.randint(1, vocab, (batch_size, query_length), generator=generator).tolist()
@@ -170,9 +173,10 @@ def run_config(name: str, preset: str, device: torch.device, batch_size: int, qu
         if cuda:
             torch.cuda.synchronize()
         start = time.perf_counter()
-        with autocast():
-            q = model(queries, instruction, cached_text=cached)
-            d = model(documents, document_instruction, cached_text=cached)
+        with autocast():  # as the trainer does it: both prompts from one pass of P
+            soft = soft_prompts(model, [instruction, document_instruction])
+            q = embed(model, queries, soft[instruction], cached)
+            d = embed(model, documents, soft[document_instruction], cached)
         loss = loss_fn(q.float(), d.float())
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

@@ -33,6 +33,7 @@ from .data import Record
 from .errors import TrainingError
 from .losses import InfoNCE
 from .mixture import TaskMixture
+from .prompts import embed, generate_soft_tokens, soft_prompts
 
 MODES = ("prompter", "alignment", "lora")
 LOG_FILE = "train_log.jsonl"
@@ -198,17 +199,17 @@ class Trainer:
         limit = length + self._overheads[instruction]
         return [tokens[:limit] for tokens in self.model.tokenize(texts, instruction)]
 
-    def _embed(self, tokens: list[list[int]], instruction: str) -> torch.Tensor:
+    def _soft_prompts(self, instructions: list[str]) -> dict[str, torch.Tensor | None]:
+        """Both sides' prompts from one batched pass of P; in alignment mode P's output is fixed and cached."""
         model = self.model
         if self.config.mode != "alignment":
-            return model(tokens, instruction, cached_text=self.suffix_cached)
-        if instruction not in self._frozen_prompts:
+            return soft_prompts(model, instructions)
+        missing = [text for text in dict.fromkeys(instructions) if text not in self._frozen_prompts]
+        if missing:
             with torch.no_grad():
-                self._frozen_prompts[instruction] = model.prompter(instruction, model.gumbel_tau)
-        soft = model.alignment(self._frozen_prompts[instruction])
-        if self.suffix_cached:
-            return model.embedding.forward_suffix_cached(tokens, soft)
-        return model.embedding(tokens, soft)
+                raw = generate_soft_tokens(model.prompter, missing, model.gumbel_tau)
+            self._frozen_prompts.update(zip(missing, raw.unbind(0)))
+        return {text: model.alignment(self._frozen_prompts[text]) for text in instructions}
 
     def batch_loss(self, batch: list[Record]) -> tuple[torch.Tensor, float, int]:
         """(loss, in-batch accuracy, text tokens) for one single-task batch."""
@@ -219,8 +220,9 @@ class Trainer:
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.cuda and self.config.bf16 \
             else contextlib.nullcontext()
         with autocast:
-            queries = self._embed(query_tokens, instruction)
-            docs = self._embed(document_tokens, self.document_instruction)
+            soft = self._soft_prompts([instruction, self.document_instruction])
+            queries = embed(self.model, query_tokens, soft[instruction], self.suffix_cached)
+            docs = embed(self.model, document_tokens, soft[self.document_instruction], self.suffix_cached)
         loss = self.loss(queries.float(), docs.float())
         tokens = sum(map(len, query_tokens)) + sum(map(len, document_tokens))
         return loss, self.loss.accuracy(queries, docs), tokens
