@@ -28,7 +28,7 @@ def chunk_text(text: str, tokenizer, max_tokens: int = 256, overlap: int = 32) -
     if max_tokens < 8:
         raise ValueError(f"chunk size must be at least 8 tokens, not {max_tokens}")
     if not 0 <= overlap < max_tokens // 2 + 1:
-        raise ValueError(f"overlap must be between 0 and half the chunk size ({max_tokens // 2}), not {overlap}")
+        raise ValueError(f"chunk overlap must be between 0 and half the chunk size ({max_tokens // 2}), not {overlap}")
     offsets = token_offsets(tokenizer, text)
     if not offsets:
         return []

@@ -206,8 +206,10 @@ class Collections:
                 if row is None:
                     if not create:
                         self.row(session, name)  # raises with the known names
-                    row = CollectionRow(name=name, chunk_tokens=chunk_tokens or DEFAULT_CHUNK_TOKENS,
-                                        chunk_overlap=DEFAULT_CHUNK_OVERLAP if chunk_overlap is None else chunk_overlap)
+                    tokens = chunk_tokens or DEFAULT_CHUNK_TOKENS
+                    overlap = min(DEFAULT_CHUNK_OVERLAP, tokens // 8) if chunk_overlap is None else chunk_overlap
+                    chunk_text("", model.tokenizer, tokens, overlap)  # checks the sizes before anything is stored
+                    row = CollectionRow(name=name, chunk_tokens=tokens, chunk_overlap=overlap)
                     session.add(row)
                     session.flush()
                 elif writable:
@@ -297,6 +299,7 @@ class Collection:
         self.vectors, self.file_problem = self._load_vectors()
         self._last_save = time.monotonic()
         self._dirty = False
+        self.save_interval = SAVE_INTERVAL
         self.completed = 0  # chunks of an interrupted run embedded by reconcile()
         self.open_report: Report | None = None  # what reconcile() found when a writable open ran it
 
@@ -366,7 +369,7 @@ class Collection:
         self._last_save, self._dirty = time.monotonic(), False
 
     def _maybe_save(self) -> None:
-        if self._dirty and time.monotonic() - self._last_save >= SAVE_INTERVAL:
+        if self._dirty and time.monotonic() - self._last_save >= self.save_interval:
             self.save()
 
     def _maybe_rebuild(self) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 KINDS = ("auto", "flat", "ivf", "hnsw")
 EXACT_THRESHOLD = 50_000  # below this, exact search is fast enough (~10 ms/query at d=896 on 2 cores)
 MIN_POINTS_PER_LIST = 39  # FAISS warns below this many training points per centroid
+EXACT_FILTER_LIMIT = 20_000  # a filter leaving fewer candidates is searched exactly (graphs and lists miss them)
 DEFAULTS = {"nprobe": None, "nlist": None, "M": 32, "efConstruction": 80, "efSearch": 64}
 
 
@@ -100,6 +101,7 @@ class VectorIndex:
         sample_size = min(len(vectors), 64 * nlist)
         sample = vectors[np.random.default_rng(seed).choice(len(vectors), sample_size, replace=False)]
         index.train(np.ascontiguousarray(sample, dtype=np.float32))  # faiss keeps the quantizer referenced
+        index.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct by id, for exact filtered search
         built = cls(index, "ivf", dimension, params)
         built.add(ids, vectors)
         return built
@@ -112,7 +114,9 @@ class VectorIndex:
         if isinstance(inner, faiss.IndexHNSW):
             kind = "hnsw"
         elif isinstance(inner, faiss.IndexIVF):
-            kind, index = "ivf", faiss.downcast_index(index)
+            kind = "ivf"  # read_index already returns the concrete type (downcasting again would drop ownership)
+            if index.direct_map.type != faiss.DirectMap.Hashtable:
+                index.set_direct_map_type(faiss.DirectMap.Hashtable)
         else:
             kind = "flat"
         loaded = cls(index, kind, index.d, params)
@@ -204,6 +208,8 @@ class VectorIndex:
             allowed = np.ascontiguousarray(allowed, dtype=np.int64)
             if self._pending_removals:
                 allowed = np.setdiff1d(allowed, np.fromiter(self._pending_removals, dtype=np.int64))
+            if len(allowed) <= EXACT_FILTER_LIMIT:
+                return self._search_exact(queries, k, allowed)
             selector = faiss.IDSelectorBatch(allowed)
         elif self._pending_removals:
             selector = faiss.IDSelectorNot(faiss.IDSelectorBatch(np.fromiter(self._pending_removals, dtype=np.int64)))
@@ -219,6 +225,21 @@ class VectorIndex:
             if gpu is not None:
                 return gpu.search(queries, k)
         return self.index.search(queries, k, params=search_params)
+
+    def _search_exact(self, queries: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Brute force over the allowed ids that are stored: exact whatever the index type."""
+        allowed = np.intersect1d(allowed, self.ids())
+        scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        ids = np.full((len(queries), k), -1, dtype=np.int64)
+        if len(allowed) == 0:
+            return scores, ids
+        vectors = self.index.reconstruct_batch(allowed)
+        similarity = queries @ vectors.T
+        take = min(k, len(allowed))
+        top = np.argsort(-similarity, axis=1)[:, :take]
+        scores[:, :take] = np.take_along_axis(similarity, top, axis=1)
+        ids[:, :take] = allowed[top]
+        return scores, ids
 
     def _gpu_index(self):
         """A GPU copy for unfiltered flat/ivf searches when faiss-gpu and a GPU are present, else None."""
