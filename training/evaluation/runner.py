@@ -74,12 +74,13 @@ def load_model(request: EvalRequest):
 
     if request.embeddings:
         return PrecomputedEncoder(request.embeddings, request.model)
-    model = load_encoder(request.model, request.device, request.batch_size, request.progress, request.backbone)
+    if request.model == BM25 and request.task != "retrieval":
+        raise TrainingError("bm25 ranks documents for a query: it runs on the retrieval task only")
+    # the cache shows the progress bar: the encoder is called slice by slice
+    model = load_encoder(request.model, request.device, request.batch_size, False, request.backbone)
     if request.model == BM25:
-        if request.task != "retrieval":
-            raise TrainingError("bm25 ranks documents for a query: it runs on the retrieval task only")
         return model
-    return CachedEncoder(model, cache_dir("embeddings"), model.device)
+    return CachedEncoder(model, cache_dir("embeddings"), model.device, request.progress)
 
 
 def evaluate(request: EvalRequest, model=None) -> dict:
