@@ -97,3 +97,17 @@ def test_eval_help_is_instant_and_lists_the_model_forms():
                           timeout=60)
     assert done.returncode == 0
     assert "all-minilm-l6-v2" in done.stdout and "--compare" in done.stdout and "--embeddings" in done.stdout
+
+
+def test_every_model_kind_runs_checkpoints_included(beir, tmp_path, capsys):
+    from embedder import PromptEmbedder, PromptEmbedderConfig
+
+    PromptEmbedder.from_pretrained("tiny", device="cpu").save_pretrained(tmp_path / "ours")
+    lora = PromptEmbedderConfig(embedding_backbone="tiny-llama", prompting_backbone=None,
+                                embedding_lora={"r": 4, "lora_alpha": 8})
+    PromptEmbedder.from_config(lora).save_pretrained(tmp_path / "lora-baseline")
+    models = [str(tmp_path / "ours"), str(tmp_path / "lora-baseline"), "tiny-qwen2", "raw:tiny-gemma3:last"]
+    results = eval_json(capsys, "--compare", *models, "--data", str(beir))
+    assert [r["model"] for r in results] == models
+    assert len({r["fingerprint"] for r in results}) == len(models)
+    assert all(0.0 <= r["value"] <= 1.0 for r in results)
