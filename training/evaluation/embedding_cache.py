@@ -28,8 +28,8 @@ def store_key(fingerprint: str, side: str, instruction: str | None) -> str:
 
 class EmbeddingStore:
     def __init__(self, folder: str | Path, model: str, fingerprint: str, side: str, instruction: str | None,
-                 device: str | None = None):
-        self.folder = Path(folder)
+                 device: str | None = None, dtype: str = "float32"):
+        self.folder, self.dtype = Path(folder), np.dtype(dtype)  # float16 halves what a GPU run sends back
         self.meta = {"model": model, "fingerprint": fingerprint, "side": side, "instruction": instruction,
                      "device": device}
         self.key = store_key(fingerprint, side, instruction)
@@ -70,7 +70,7 @@ class EmbeddingStore:
 
     def get(self, texts: list[str]) -> np.ndarray:
         rows = [self._rows[text_key(t)] for t in texts]
-        return self._vectors[rows]
+        return self._vectors[rows].astype(np.float32)
 
     def add(self, texts: list[str], vectors: np.ndarray) -> None:
         """Append and write through (the .npy first, then the index: the index is the commit point)."""
@@ -78,7 +78,7 @@ class EmbeddingStore:
             raise ValueError(f"{len(texts)} texts but {len(vectors)} vectors")
         if not len(texts):
             return
-        vectors = np.asarray(vectors, dtype=np.float32)
+        vectors = np.asarray(vectors, dtype=self._vectors.dtype if self._vectors is not None else self.dtype)
         new, keys, pending = [], [], set()
         for i, text in enumerate(texts):
             key = text_key(text)
