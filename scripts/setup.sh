@@ -44,4 +44,14 @@ if [ "${1:-}" != "--no-backbones" ]; then
     # once per machine, a few minutes; interrupted conversions restart cleanly
     "$VENV/bin/promptembedder" prepare --all
 fi
+# the browser tests (pytest -m browser) drive Debian's Chromium through Playwright; no browser download
+if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        log "installing chromium for the browser tests"
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+            || log "could not install chromium; the browser tests will skip"
+    else
+        log "chromium not installed (needs root and apt-get: apt-get install chromium); the browser tests will skip"
+    fi
+fi
 log "ready: $VENV/bin/promptembedder --help"

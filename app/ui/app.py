@@ -32,7 +32,7 @@ def build_app(state: AppState, examples: list[str] | None = None) -> gr.Blocks:
     with gr.Blocks(title="PromptEmbedder") as app:
         gr.Markdown("## PromptEmbedder\nSearch your documents with a dual-LLM soft-prompting embedder; index, "
                     "retrain, and swap the Embedding LLM.")
-        head = gr.HTML(header(state), elem_id="header")
+        head = gr.HTML(lambda: header(state), elem_id="header")  # a callable: fresh on every page load
         with gr.Tabs():
             search = search_tab.build(state, examples or [])
             collections = collections_tab.build(state)

@@ -25,6 +25,8 @@ class ModelChoice:
     @property
     def label(self) -> str:
         name = self.name or "default model"
+        if os.sep in name:  # a checkpoint directory: its folder name says enough
+            name = Path(name).name
         return f"{name} @ {self.backbone}" if self.backbone else name
 
     def as_dict(self) -> dict:

@@ -119,7 +119,10 @@ def adapt(ctx: JobContext, state: AppState, old: ModelChoice, target: str, data:
     from training.trainer import Trainer, TrainConfig
 
     records, _ = read_sources(data, on_error="skip")
-    ctx.log(f"aligning {old.label} to {target}: {len(records)} records, {steps} steps (only the alignment trains)")
+    # a batch never holds the same text twice (false negatives): small data sets need smaller batches
+    batch_size = max(2, min(batch_size, len({r.positive for r in records})))
+    ctx.log(f"aligning {old.label} to {target}: {len(records)} records, {steps} steps of batch {batch_size} "
+            "(only the alignment trains)")
     model = PromptEmbedder.from_pretrained(old.name, backbone=old.backbone)  # a copy: the active one keeps serving
     attach_backbone(model, target)
     output = models_dir() / run_name(f"{old.label}-{target}")
