@@ -204,3 +204,14 @@ def test_batched_soft_prompts_equal_one_at_a_time(source):
         batched = soft_prompts(model, instructions)
         for text in instructions:
             assert torch.allclose(batched[text], model.soft_prompt(text), atol=1e-5)
+
+
+def test_convergence_reads_the_dev_curve(tmp_path):
+    from training.bench import convergence
+
+    log = tmp_path / "train_log.jsonl"
+    entries = [{"step": 1, "step_s": 1.0, "dev_accuracy": 0.2}, {"step": 2, "step_s": 1.0},
+               {"step": 3, "step_s": 1.0, "dev_accuracy": 0.96}, {"step": 4, "step_s": 1.0, "dev_accuracy": 1.0}]
+    log.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    result = convergence(log)
+    assert (result["step"], result["train_seconds"], result["final"]) == (3, 3.0, 1.0)

@@ -277,3 +277,23 @@ def write_report(report: dict, path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")
+
+
+def convergence(log_path, metric: str = "dev_accuracy", fraction: float = 0.95) -> dict:
+    """From a train_log.jsonl: the first step (and elapsed training seconds) whose dev metric reaches
+    `fraction` of the run's final value; compares alignment-only runs with training from scratch."""
+    from pathlib import Path
+
+    entries = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
+    points, elapsed = [], 0.0
+    for entry in entries:
+        elapsed += entry.get("step_s", 0.0)
+        if metric in entry:
+            points.append((entry["step"], elapsed, entry[metric]))
+    if not points:
+        raise ValueError(f"{log_path} has no '{metric}' entries (was a dev set given?)")
+    final = points[-1][2]
+    lower_is_better = metric.endswith("loss")
+    reached = next(p for p in points if (p[2] <= final / fraction if lower_is_better else p[2] >= fraction * final))
+    return {"log": str(log_path), "metric": metric, "final": final, "fraction": fraction,
+            "step": reached[0], "train_seconds": round(reached[1], 2), "total_steps": entries[-1]["step"]}
