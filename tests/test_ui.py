@@ -1,0 +1,165 @@
+"""The UI's wiring without a browser: jobs, roots, the demo documents, indexing and swap jobs, metrics, CLI."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+
+import pytest
+
+from app.ui.jobs import Cancelled, JobContext, Jobs
+from app.ui.state import AppState, ModelChoice
+
+
+@pytest.fixture
+def state(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    return AppState(roots=[root], model_choice=ModelChoice("tiny"))
+
+
+def test_jobs_persist_status_log_points_and_survive_a_new_server(tmp_path):
+    jobs = Jobs(tmp_path / "jobs")
+
+    def work(ctx):
+        ctx.log("hello")
+        ctx.point(step=1, loss=2.0)
+        ctx.progress(1, 2, "half way")
+        return {"summary": "all done", "answer": 42}
+
+    job = jobs.start("index", "test job", work)
+    status = jobs.wait(job, 10)
+    assert status["state"] == "done" and status["result"]["answer"] == 42 and status["message"] == "all done"
+    assert jobs.log(job) == "hello" and jobs.points(job) == [{"step": 1, "loss": 2.0}]
+    # a job left "running" by a dead server shows as interrupted to the next one
+    stale = tmp_path / "jobs" / "old"
+    stale.mkdir()
+    (stale / "status.json").write_text(json.dumps({"id": "old", "kind": "train", "title": "t", "state": "running",
+                                                   "created": 0, "updated": 0, "pid": 2**22 + 12345}))
+    assert Jobs(tmp_path / "jobs").get("old")["state"] == "interrupted"
+
+
+def test_job_cancel_and_failure_are_reported(tmp_path):
+    jobs = Jobs(tmp_path / "jobs")
+
+    def slow(ctx):
+        for _ in range(200):
+            ctx.check()
+            time.sleep(0.02)
+
+    job = jobs.start("train", "slow", slow)
+    time.sleep(0.1)
+    assert jobs.cancel(job)
+    assert jobs.wait(job, 10)["state"] == "cancelled"
+    failing = jobs.start("index", "bad", lambda ctx: (_ for _ in ()).throw(FileNotFoundError("no such folder: /x")))
+    status = jobs.wait(failing, 10)
+    assert status["state"] == "failed" and status["message"] == "no such folder: /x"
+    assert "Traceback" in jobs.log(failing)
+    assert not jobs.cancel(failing)  # finished jobs cannot be cancelled
+    # a cancel file (written by another server process for the same home) stops a job too
+    (tmp_path / "jobs" / failing / "cancel").touch()
+    with pytest.raises(Cancelled):
+        JobContext(jobs, failing).check()
+
+
+def test_check_folder_allows_only_existing_folders_inside_the_roots(state, tmp_path):
+    inside = state.roots[0] / "docs"
+    inside.mkdir()
+    assert state.check_folder(str(inside)) == inside.resolve()
+    assert state.check_folder("docs") == inside.resolve()  # relative to the first root
+    with pytest.raises(PermissionError, match="outside the folders"):
+        state.check_folder(str(tmp_path))
+    with pytest.raises(PermissionError, match="outside the folders"):
+        state.check_folder(str(inside / ".." / ".."))  # no escape through ..
+    with pytest.raises(FileNotFoundError, match="folder not found"):
+        state.check_folder(str(state.roots[0] / "missing"))
+    with pytest.raises(ValueError, match="enter a folder"):
+        state.check_folder("  ")
+    (state.roots[0] / "file.txt").write_text("x")
+    with pytest.raises(NotADirectoryError):
+        state.check_folder(str(state.roots[0] / "file.txt"))
+
+
+def test_demo_documents_come_from_the_standard_library(tmp_path):
+    from app.demo import build_demo_docs, labelled_queries_path, training_pairs_path
+
+    files = build_demo_docs(tmp_path / "docs", limit=6, log=lambda m: None)
+    assert [f.name for f in files][:2] == ["json.md", "os.path.md"]
+    text = files[0].read_text()
+    assert text.startswith("# json") and "dumps(" in text and len(text) <= 6000
+    queries = [json.loads(line) for line in labelled_queries_path().read_text().splitlines()]
+    assert queries and all(q["relevant"][0] in {str(f) for f in files} for q in queries)
+    for q in queries:  # the labelled query is held out of its document
+        assert q["query"] not in open(q["relevant"][0]).read()
+    pairs = [json.loads(line) for line in training_pairs_path().read_text().splitlines()]
+    assert pairs and all(p["query"] and p["positive"] for p in pairs)
+    mtime = files[0].stat().st_mtime_ns
+    build_demo_docs(tmp_path / "docs", limit=6, log=lambda m: None)
+    assert files[0].stat().st_mtime_ns == mtime  # unchanged files are not rewritten (nothing to re-index)
+
+
+def test_ranking_metrics():
+    from app.ui.swap import ranking_metrics
+
+    perfect = ranking_metrics(["a", "b"], {"a"})
+    assert perfect == {"nDCG@10": 1.0, "recall@10": 1.0, "MRR@10": 1.0}
+    second = ranking_metrics(["x", "a", "b"], {"a", "b"})
+    ideal = 1 + 1 / math.log2(3)
+    assert second["nDCG@10"] == pytest.approx((1 / math.log2(3) + 1 / math.log2(4)) / ideal)
+    assert second["MRR@10"] == 0.5 and second["recall@10"] == 1.0
+    assert ranking_metrics(["x"] * 10 + ["a"], {"a"}) == {"nDCG@10": 0.0, "recall@10": 0.0, "MRR@10": 0.0}
+
+
+def test_index_search_and_swap_jobs_end_to_end(state, tmp_path):
+    from app.demo import build_demo_docs, labelled_queries_path, training_pairs_path
+    from app.ui.indexing import run_index
+    from app.ui.swap import run_swap
+
+    files = build_demo_docs(tmp_path / "docs", limit=5, log=lambda m: None)
+    job = state.jobs.start("index", "demo", lambda ctx: run_index(ctx, state, "docs", [tmp_path / "docs"], files))
+    status = state.jobs.wait(job, 60)
+    assert status["state"] == "done", status
+    assert status["result"]["documents"] == len(files) and status["result"]["files_done"] == len(files)
+    hits = state.search("docs", "json", 3, filters=["name=json.md"])
+    assert hits and all(h.path.endswith("json.md") for h in hits)
+    # a custom instruction only changes the query side: the same index answers
+    assert state.search("docs", "json", 3, instruction="Find the module that parses JSON")
+
+    job = state.jobs.start("swap", "swap", lambda ctx: run_swap(
+        ctx, state, "tiny-qwen2", "docs", "labelled", data=[f"jsonl:{training_pairs_path()}"], steps=3,
+        queries_path=str(labelled_queries_path())))
+    status = state.jobs.wait(job, 120)
+    assert status["state"] == "done", status
+    before, after = status["result"]["table"]
+    assert (before["backbone"], after["backbone"]) == ("tiny-llama", "tiny-qwen2")
+    assert all(0 <= row[m] <= 1 for row in (before, after) for m in ("nDCG@10", "recall@10", "MRR@10"))
+    assert after["vectors"] == before["vectors"] > 0  # the whole collection was indexed again
+    assert state.model().embedding.name == "tiny-qwen2"  # the swap made the new model active
+    assert state.previous_choice() == ModelChoice("tiny")
+    assert state.search("docs", "json", 2)  # and search answers with it
+
+
+def test_serve_help_and_bad_auth(capsys):
+    from app.cli import main
+    from app.commands.serve import loopback, parse_auth
+
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    out = capsys.readouterr().out
+    assert "--root" in out and "--auth" in out and "127.0.0.1" in out
+    assert parse_auth("alice:secret") == ("alice", "secret")
+    with pytest.raises(ValueError, match="USER:PASSWORD"):
+        parse_auth("alice")
+    assert loopback("127.0.0.1") and not loopback("0.0.0.0")
+
+
+def test_default_model_falls_back_to_the_raw_backbone_with_a_note():
+    from app.ui.state import FALLBACK_MODEL, default_model_choice
+    from embedder.checkpoint import CONFIG_FILE, DEFAULT_MODEL_DIR
+
+    choice, note = default_model_choice()
+    if (DEFAULT_MODEL_DIR / CONFIG_FILE).exists():
+        assert choice.name is None and note == ""
+    else:
+        assert choice.name == FALLBACK_MODEL and "No trained model is shipped" in note
