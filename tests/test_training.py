@@ -215,3 +215,17 @@ def test_convergence_reads_the_dev_curve(tmp_path):
     log.write_text("".join(json.dumps(e) + "\n" for e in entries))
     result = convergence(log)
     assert (result["step"], result["train_seconds"], result["final"]) == (3, 3.0, 1.0)
+
+
+def test_length_buckets_give_the_same_vectors(tmp_path):
+    model = pe_model().eval()
+    records = fixed_records(8)
+    records[0] = Record("a much longer query " * 5, "and a much longer positive " * 6, [], INSTRUCTION, "toy")
+    trainer = Trainer(model, records, train_config(tmp_path, "run", batch_size=8, length_buckets=3,
+                                                   query_length=64, document_length=64))
+    tokens = trainer._tokenize([r.positive for r in records], INSTRUCTION, 64)
+    with torch.no_grad():
+        soft = model.soft_prompt(INSTRUCTION)
+        bucketed = trainer._embed(tokens, soft)
+        trainer.config.length_buckets = 1
+        assert torch.allclose(bucketed, trainer._embed(tokens, soft), atol=1e-5)

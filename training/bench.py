@@ -297,3 +297,15 @@ def convergence(log_path, metric: str = "dev_accuracy", fraction: float = 0.95) 
     reached = next(p for p in points if (p[2] <= final / fraction if lower_is_better else p[2] >= fraction * final))
     return {"log": str(log_path), "metric": metric, "final": final, "fraction": fraction,
             "step": reached[0], "train_seconds": round(reached[1], 2), "total_steps": entries[-1]["step"]}
+
+
+if __name__ == "__main__":  # `python -m training.bench train ...`: the same options without the app's CLI
+    import argparse
+    import sys
+
+    from training.bench_commands import register_bench
+
+    parser = argparse.ArgumentParser(prog="python -m training.bench")
+    register_bench(parser.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK"))
+    arguments = parser.parse_args()
+    sys.exit(arguments.handler(arguments))

@@ -66,6 +66,7 @@ class TrainConfig:
     tau_end: float = 0.3
     cached_text: bool = True  # suffix placement: text pass without autograd (same result, less memory)
     gradient_checkpointing: bool = False
+    length_buckets: int = 1  # embed each side in N length-sorted chunks: less padding, more (small) passes
     bf16: bool = True  # autocast on CUDA (ignored on CPU)
     eval_every: int = 100
     eval_batches: int = 8
@@ -211,6 +212,17 @@ class Trainer:
             self._frozen_prompts.update(zip(missing, raw.unbind(0)))
         return {text: model.alignment(self._frozen_prompts[text]) for text in instructions}
 
+    def _embed(self, tokens: list[list[int]], soft: torch.Tensor | None) -> torch.Tensor:
+        """Rows of E are independent, so length-sorted chunks give the same vectors with less padding."""
+        buckets = min(self.config.length_buckets, len(tokens))
+        if buckets <= 1:
+            return embed(self.model, tokens, soft, self.suffix_cached)
+        order = sorted(range(len(tokens)), key=lambda i: len(tokens[i]))
+        size = -(-len(order) // buckets)
+        parts = [order[i:i + size] for i in range(0, len(order), size)]
+        out = torch.cat([embed(self.model, [tokens[i] for i in part], soft, self.suffix_cached) for part in parts])
+        return out[torch.tensor(order, device=out.device).argsort()]
+
     def batch_loss(self, batch: list[Record]) -> tuple[torch.Tensor, float, int]:
         """(loss, in-batch accuracy, text tokens) for one single-task batch."""
         instruction = batch[0].instruction
@@ -221,8 +233,8 @@ class Trainer:
             else contextlib.nullcontext()
         with autocast:
             soft = self._soft_prompts([instruction, self.document_instruction])
-            queries = embed(self.model, query_tokens, soft[instruction], self.suffix_cached)
-            docs = embed(self.model, document_tokens, soft[self.document_instruction], self.suffix_cached)
+            queries = self._embed(query_tokens, soft[instruction])
+            docs = self._embed(document_tokens, soft[self.document_instruction])
         loss = self.loss(queries.float(), docs.float())
         tokens = sum(map(len, query_tokens)) + sum(map(len, document_tokens))
         return loss, self.loss.accuracy(queries, docs), tokens
