@@ -24,11 +24,15 @@ def token_offsets(tokenizer, text: str) -> list[tuple[int, int]]:
     return [tuple(span) for span in encoded["offset_mapping"]]
 
 
-def chunk_text(text: str, tokenizer, max_tokens: int = 256, overlap: int = 32) -> list[Chunk]:
+def check_sizes(max_tokens: int, overlap: int) -> None:
     if max_tokens < 8:
         raise ValueError(f"chunk size must be at least 8 tokens, not {max_tokens}")
-    if not 0 <= overlap < max_tokens // 2 + 1:
+    if not 0 <= overlap <= max_tokens // 2:
         raise ValueError(f"chunk overlap must be between 0 and half the chunk size ({max_tokens // 2}), not {overlap}")
+
+
+def chunk_text(text: str, tokenizer, max_tokens: int = 256, overlap: int = 32) -> list[Chunk]:
+    check_sizes(max_tokens, overlap)
     offsets = token_offsets(tokenizer, text)
     if not offsets:
         return []

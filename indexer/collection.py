@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from .chunking import chunk_text
+from .chunking import check_sizes, chunk_text
 from .consistency import Report, compare
 from .errors import IndexerError
 from .filters import Filter, condition, path_prefix_condition
@@ -208,7 +208,7 @@ class Collections:
                         self.row(session, name)  # raises with the known names
                     tokens = chunk_tokens or DEFAULT_CHUNK_TOKENS
                     overlap = min(DEFAULT_CHUNK_OVERLAP, tokens // 8) if chunk_overlap is None else chunk_overlap
-                    chunk_text("", model.tokenizer, tokens, overlap)  # checks the sizes before anything is stored
+                    check_sizes(tokens, overlap)  # before anything is stored
                     row = CollectionRow(name=name, chunk_tokens=tokens, chunk_overlap=overlap)
                     session.add(row)
                     session.flush()
@@ -479,6 +479,7 @@ class Collection:
             metadata = dict(doc.get("metadata") or {})
             digest = file_hash((text + "\0" + repr(sorted(metadata.items())) + "\0" + doc.get("title", "")).encode())
             items.append(LoadedFile(key, digest, 0.0, len(text), [Record(text, doc.get("title", ""), metadata)], {}))
+        items = list({item.path: item for item in items}.values())  # a key given twice: the last one wins
         report.files = len(items)
         self._ingest(iter(items), len(items), self._known_documents(), report, batch_chunks)
         self._finish()
@@ -613,26 +614,37 @@ class Collection:
 
 # ----- helpers shared by the store and its collections ------------------------------------------
 def write_documents(store: Collections, collection_id: int, batch) -> tuple[np.ndarray, np.ndarray]:
-    """Replace the given documents' chunks in one transaction; (new chunk ids, removed chunk ids)."""
-    new_ids, old_ids = [], []
+    """Replace the given documents' chunks in one transaction; (new chunk ids, removed chunk ids).
+
+    Bulk statements (one per table, RETURNING the new ids): per-row ORM flushes cost 10x more.
+    """
+    now = utcnow()
     with store.sessions.begin() as session:
-        rows = []
-        for item, chunks in batch:
-            doc = session.scalar(select(DocumentRow).where(DocumentRow.collection_id == collection_id,
-                                                           DocumentRow.path == item.path))
-            if doc is None:
-                doc = DocumentRow(collection_id=collection_id, path=item.path)
-                session.add(doc)
-            else:
-                old_ids += session.scalars(select(ChunkRow.id).where(ChunkRow.document_id == doc.id)).all()
-                session.execute(delete(ChunkRow).where(ChunkRow.document_id == doc.id))
-            doc.content_hash, doc.mtime, doc.size, doc.meta, doc.indexed = (
-                item.content_hash, item.mtime, item.size, item.metadata, utcnow())
-            session.flush()
-            rows += [ChunkRow(document_id=doc.id, **chunk) for chunk in chunks]
-        session.add_all(rows)
-        session.flush()
-        new_ids = [row.id for row in rows]
+        paths = [item.path for item, _ in batch]
+        existing: dict[str, int] = {}
+        for start in range(0, len(paths), _ID_BATCH):
+            existing.update((path, doc_id) for doc_id, path in session.execute(
+                select(DocumentRow.id, DocumentRow.path).where(DocumentRow.collection_id == collection_id,
+                                                               DocumentRow.path.in_(paths[start:start + _ID_BATCH]))))
+        old_doc_ids = list(existing.values())
+        old_ids = []
+        for start in range(0, len(old_doc_ids), _ID_BATCH):
+            part = old_doc_ids[start:start + _ID_BATCH]
+            old_ids += session.scalars(select(ChunkRow.id).where(ChunkRow.document_id.in_(part))).all()
+            session.execute(delete(ChunkRow).where(ChunkRow.document_id.in_(part)))
+        fields = lambda item: {"content_hash": item.content_hash, "mtime": item.mtime, "size": item.size,  # noqa: E731
+                               "meta": item.metadata, "indexed": now}
+        updates = [{"id": existing[item.path], **fields(item)} for item, _ in batch if item.path in existing]
+        if updates:
+            session.execute(update(DocumentRow), updates)
+        inserts = [{"collection_id": collection_id, "path": item.path, **fields(item)}
+                   for item, _ in batch if item.path not in existing]
+        if inserts:
+            returned = session.execute(insert(DocumentRow).returning(DocumentRow.id, DocumentRow.path,
+                                                                     sort_by_parameter_order=True), inserts)
+            existing.update((path, doc_id) for doc_id, path in returned)
+        rows = [{"document_id": existing[item.path], **chunk} for item, chunks in batch for chunk in chunks]
+        new_ids = session.scalars(insert(ChunkRow).returning(ChunkRow.id, sort_by_parameter_order=True), rows).all()
     return np.asarray(new_ids, dtype=np.int64), np.asarray(old_ids, dtype=np.int64)
 
 

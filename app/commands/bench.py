@@ -1,70 +1,23 @@
-"""`promptembedder bench SUITE`: reproducible measurements, one sub-benchmark per suite.
+"""`promptembedder bench BENCHMARK`: reproducible measurements, each a sub-command.
 
-Each suite module adds its parser in one line below (`_register_<suite>(suites)`).
+Each module listed in BENCHMARKS has a register_bench(subparsers) adding its sub-command; adding a
+benchmark is one line here. Modules are imported when the parser is built, so they must keep their
+heavy imports inside their handlers.
 """
 from __future__ import annotations
 
-import argparse
-import sys
+import importlib
+
+BENCHMARKS = [
+    "indexer.bench",  # search: FAISS index types and storage ingestion (issue 5)
+    "training.bench_commands",  # train, convergence: training cost and convergence (issue 3)
+]
 
 
 def register(commands) -> None:
-    p = commands.add_parser("bench", help="benchmarks (training cost, ...)",
-                            description="Reproducible measurements; each suite prints a table and can write JSON.")
-    suites = p.add_subparsers(dest="suite", required=True, metavar="SUITE")
-    _register_train(suites)
+    p = commands.add_parser("bench", help="benchmarks (search, ...)",
+                            description="Reproducible benchmarks; results print and can be written as JSON.")
+    benchmarks = p.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
+    for module in BENCHMARKS:
+        importlib.import_module(module).register_bench(benchmarks)
 
-
-# ----- bench train ----------------------------------------------------------------------------
-def _register_train(suites) -> None:
-    p = suites.add_parser(
-        "train", help="training step cost: LoRA on E vs PromptEmbedder prefix / suffix",
-        description="Trains the LoRA baseline (r16 on every projection of E, instruction as text) and PromptEmbedder "
-                    "with prefix and suffix placement (suffix through the cached no-grad text pass) on the same "
-                    "synthetic batch, back to back in one process, and reports per configuration the median step "
-                    "time, text tokens/s, peak memory (CUDA max allocated; peak RSS on CPU) and trainable parameters. "
-                    "Backbones are built from their configuration with random weights (speed and memory do not depend "
-                    "on the values), so no weights or tokenizer are needed.",
-        epilog="GPU: promptembedder bench train --preset qwen2.5-0.5b --compile --json $OUT/train-bench.json ; "
-               "CPU smoke: promptembedder bench train --preset tiny --batch-size 8 --query-length 16 "
-               "--document-length 32 --steps 3")
-    p.add_argument("--preset", choices=["qwen2.5-0.5b", "smollm2-135m", "tiny"], default="qwen2.5-0.5b",
-                   help="E's shape (the Prompting LLM is SmolLM2-135M-shaped; tiny: the test presets) (default qwen2.5-0.5b)")
-    p.add_argument("--configs", default="lora,pe-prefix,pe-suffix",
-                   help="comma-separated configurations to run, in order (default lora,pe-prefix,pe-suffix)")
-    p.add_argument("--batch-size", type=int, default=64, help="queries (and positives) per batch (default 64)")
-    p.add_argument("--query-length", type=int, default=64, help="query tokens (default 64)")
-    p.add_argument("--document-length", type=int, default=256, help="document tokens (default 256)")
-    p.add_argument("--instruction-length", type=int, default=16,
-                   help="instruction tokens: read by P, or written before each query for LoRA (default 16)")
-    p.add_argument("--steps", type=int, default=10, help="measured steps per configuration (default 10)")
-    p.add_argument("--warmup", type=int, default=3, help="unmeasured steps first (compilation, allocator) (default 3)")
-    p.add_argument("--attn", choices=["sdpa", "eager", "flash"], default="sdpa",
-                   help="attention kernel for every configuration (flash needs flash_attn installed) (default sdpa)")
-    p.add_argument("--compile", action="store_true", help="torch.compile E's decoder layers in every configuration")
-    p.add_argument("--soft-tokens", type=int, default=5, help="K soft tokens (default 5)")
-    p.add_argument("--lora-rank", type=int, default=16, help="the baseline's LoRA rank (default 16)")
-    p.add_argument("--prompter-weights", choices=["lora", "full"], default="lora",
-                   help="what of P trains, as in `train` (default lora)")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's)")
-    p.add_argument("--json", default=None, metavar="PATH", help="also write the report as JSON here")
-    p.set_defaults(handler=bench_train)
-
-
-def bench_train(args: argparse.Namespace) -> int:
-    import torch
-
-    from training.bench import bench_train as run, format_table, write_report
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    configs = tuple(c.strip() for c in args.configs.split(",") if c.strip())
-    report = run(args.preset, configs, args.batch_size, args.query_length, args.document_length,
-                 args.instruction_length, args.steps, args.warmup, args.attn, args.compile, args.soft_tokens,
-                 args.lora_rank, args.prompter_weights, args.device, log=lambda m: print(m, file=sys.stderr))
-    print(format_table(report))
-    if args.json:
-        write_report(report, args.json)
-        print(f"report written to {args.json}", file=sys.stderr)
-    return 0
