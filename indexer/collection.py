@@ -402,13 +402,40 @@ class Collection:
             return report
         stale = np.union1d(report.orphans, report.duplicates)
         self.vectors.remove(stale)
-        todo = np.union1d(report.missing, report.duplicates)
+        todo = self._copy_from_siblings(np.union1d(report.missing, report.duplicates))
         self.completed = self._embed_chunk_ids(todo)
         self.file_problem = None
         self._dirty = True
         self.save()
         report.repaired = True
         return report
+
+    def _copy_from_siblings(self, ids: np.ndarray) -> np.ndarray:
+        """Take vectors from another index of this collection with the same model and document
+        instruction (only the query instruction differs, so document vectors are identical); returns
+        the ids still to embed."""
+        if len(ids) == 0:
+            return ids
+        with self.store.sessions() as session:
+            siblings = session.scalars(select(IndexRow).where(
+                IndexRow.collection_id == self.row.id, IndexRow.id != self.index_row.id,
+                IndexRow.fingerprint == self.index_row.fingerprint,
+                IndexRow.document_instruction == self.document_instruction)).all()
+        for sibling in siblings:
+            path = self.store.directory / sibling.file
+            if len(ids) == 0 or not path.exists():
+                continue
+            try:
+                source = VectorIndex.load(path, sibling.params)
+            except RuntimeError:
+                continue
+            have = np.intersect1d(ids, source.ids())
+            for start in range(0, len(have), 4096):
+                part = have[start:start + 4096]
+                self.vectors.add(part, source.index.reconstruct_batch(part))
+            ids = np.setdiff1d(ids, have)
+            self._dirty = True
+        return ids
 
     def _embed_chunk_ids(self, ids: np.ndarray) -> int:
         from tqdm.auto import tqdm

@@ -254,11 +254,15 @@ def test_new_instruction_reuses_stored_chunks_and_models_never_mix(folder, tmp_p
     folder.rename(moved)  # the files are not needed: the stored chunks are re-used
     model.documents = 0
     second = store.open("c", model, "Given a question, find the answer.", writable=True, progress=False)
-    assert model.documents == chunks and second.check().ok
+    assert model.documents == 0 and second.check().ok  # same model and document side: vectors copied
     assert second.path != collection.path
-    hits = second.search("dog", k=2)
-    assert len(hits) == 2
+    assert len(second.search("dog", k=2)) == 2
     second.close()
+    model.documents = 0
+    third = store.open("c", model, "Find code.", document_instruction="Represent code.", writable=True,
+                       progress=False)
+    assert model.documents == chunks and third.check().ok  # another document instruction: embedded again
+    third.close()
 
     from embedder import PromptEmbedder
 
@@ -266,11 +270,11 @@ def test_new_instruction_reuses_stored_chunks_and_models_never_mix(folder, tmp_p
     assert other.fingerprint != tiny.fingerprint
     with pytest.raises(IndexerError, match="no index for this model"):
         store.open("c", other, writable=False)
-    third = store.open("c", other, writable=True, progress=False)
-    assert third.index_row.id not in (collection.index_row.id, second.index_row.id)
-    assert third.vectors.dimension == other.dimension and third.vectors.ntotal == chunks
-    third.close()
-    assert len(store.indexes("c")) == 3
+    fourth = store.open("c", other, writable=True, progress=False)
+    assert fourth.index_row.id not in (collection.index_row.id, second.index_row.id, third.index_row.id)
+    assert fourth.vectors.dimension == other.dimension and fourth.vectors.ntotal == chunks
+    fourth.close()
+    assert len(store.indexes("c")) == 4
 
 
 def test_upsert_replaces_by_key(model):
