@@ -405,3 +405,13 @@ def test_cli_index_search_stats_delete(folder, capsys):
     assert main(["delete", "-c", "notes"]) == 0
     assert main(["search", "x", "-c", "notes"]) == 2
     assert "no collection named 'notes'" in capsys.readouterr().err
+
+
+def test_any_sqlalchemy_url_and_a_separate_faiss_directory(tmp_path, model):
+    url = f"sqlite:///{tmp_path / 'elsewhere' / 'meta.db'}"
+    (tmp_path / "elsewhere").mkdir()
+    with Collections(tmp_path / "faiss", url=url) as store:
+        with store.open("c", model, create=True, chunk_tokens=16, chunk_overlap=4, progress=False) as collection:
+            collection.upsert([{"id": "a", "text": SENTENCES[0]}])
+        assert (tmp_path / "elsewhere" / "meta.db").exists() and list((tmp_path / "faiss").glob("index-*.faiss"))
+        assert store.stats("c")[0]["documents"] == 1
