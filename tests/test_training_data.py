@@ -148,3 +148,12 @@ def test_bm25_negatives_are_never_positives():
         own = {r.positive for r in records if r.query == record.query}
         assert record.negatives and not own & set(record.negatives)
     assert records[0].negatives[0] != "the mat had a cat"
+
+
+def test_the_trainer_split_of_a_prepared_dev_file_is_not_all_dev():
+    records = [Record(f"q{i}", f"p{i}", task="t") for i in range(400)]
+    _, prepared_dev = split_dev(records, 0.1, seed=0, salt="prepare")
+    train, dev = split_dev(prepared_dev, 0.1, seed=0)
+    assert train and len(dev) < len(prepared_dev) / 2
+    with pytest.raises(TrainingError, match="left no training record"):
+        split_dev(records[:1], 0.99, seed=0)

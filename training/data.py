@@ -340,8 +340,13 @@ def write_jsonl(records: list[Record], path: Path) -> Path:
     return path
 
 
-def split_dev(records: list[Record], fraction: float, seed: int = 0) -> tuple[list[Record], list[Record]]:
-    """(train, dev), split by query so no query of the dev set is ever trained on."""
+def split_dev(records: list[Record], fraction: float, seed: int = 0,
+              salt: str = "train") -> tuple[list[Record], list[Record]]:
+    """(train, dev), split by query so no query of the dev set is ever trained on.
+
+    salt: prepare-data and the trainer split with different salts, so the trainer's own hold-out
+    from a prepared dev.jsonl does not take every record again.
+    """
     if not 0 <= fraction < 1:
         raise ValueError(f"dev fraction must be in [0, 1), not {fraction}")
     if fraction == 0:
@@ -349,10 +354,13 @@ def split_dev(records: list[Record], fraction: float, seed: int = 0) -> tuple[li
     import hashlib
 
     def held_out(query: str) -> bool:
-        digest = hashlib.sha256(f"{seed}\0{query}".encode()).digest()
+        digest = hashlib.sha256(f"{salt}\0{seed}\0{query}".encode()).digest()
         return int.from_bytes(digest[:8], "big") / 2**64 < fraction
 
     train, dev = [], []
     for record in records:
         (dev if held_out(record.query) else train).append(record)
+    if records and not train:
+        raise TrainingError(f"holding out {fraction:.0%} of the queries as dev left no training record; "
+                            "pass --dev-fraction 0 or a separate --dev")
     return train, dev

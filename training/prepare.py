@@ -25,7 +25,7 @@ def prepare_data(specs: list[str], output: Path, hard_negatives: int = 1, dev_fr
         if source.kind == "beir":
             pools[source.task] = read_beir_corpus(source.path)
     mine_hard_negatives(records, hard_negatives, pools, skip_top=skip_top, show_progress=show_progress)
-    train, dev = split_dev(records, dev_fraction, seed)
+    train, dev = split_dev(records, dev_fraction, seed, salt="prepare")
     train = _shuffled(train, seed)
     output.mkdir(parents=True, exist_ok=True)
     write_jsonl(train, output / "train.jsonl")
