@@ -163,3 +163,20 @@ def test_default_model_falls_back_to_the_raw_backbone_with_a_note():
         assert choice.name is None and note == ""
     else:
         assert choice.name == FALLBACK_MODEL and "No trained model is shipped" in note
+
+
+def test_swap_evaluation_on_a_beir_folder(tmp_path):
+    """The BEIR path of the comparison goes through issue 4's mteb evaluation."""
+    from embedder import PromptEmbedder
+    from app.ui.swap import METRICS, evaluate_on_beir
+
+    folder = tmp_path / "beir"
+    (folder / "qrels").mkdir(parents=True)
+    docs = {"d1": "Tomatoes need sun.", "d2": "Python parses JSON.", "d3": "Zip files compress data."}
+    (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": k, "title": "", "text": v}) + "\n"
+                                                 for k, v in docs.items()))
+    (folder / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "how to parse JSON"}) + "\n"
+                                          + json.dumps({"_id": "q2", "text": "grow tomatoes"}) + "\n")
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td2\t1\nq2\td1\t1\n")
+    scores = evaluate_on_beir(str(folder), PromptEmbedder.from_pretrained("tiny"), "tiny")
+    assert set(scores) == set(METRICS) and all(0 <= v <= 1 for v in scores.values())

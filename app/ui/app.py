@@ -21,7 +21,7 @@ def header(state: AppState) -> str:
     running = state.jobs.running()
     jobs = "".join(f"<li>{html.escape(j['title'])}: {100 * j.get('progress', 0):.0f}% ({html.escape(str(j.get('message', '')))})</li>"
                    for j in running)
-    text = (f'<div id="pe-header"><b>Active model:</b> <code>{html.escape(state.model_choice.label)}</code> · {where}'
+    text = (f'<div id="pe-header">&#8203;<b>Active model:</b> <code>{html.escape(state.model_choice.label)}</code> · {where}'
             + (f"<ul>{jobs}</ul>" if jobs else "") + "</div>")
     if state.model_note:
         text += render.note(state.model_note)

@@ -80,7 +80,8 @@ def comparison(status: dict | None):
     """(metrics table, chart data) of the latest finished swap."""
     table = (status or {}).get("result", {}).get("table") if status and status["state"] == "done" else None
     if not table:
-        return pd.DataFrame(), pd.DataFrame({"bar": [], "value": [], "model": []})
+        columns = ["", "model", "backbone", *METRICS, "latency (ms)", "index size (KB)", "vectors"]
+        return pd.DataFrame(columns=columns), pd.DataFrame({"bar": [], "value": [], "model": []})
     frame = pd.DataFrame(table)
     chart = pd.DataFrame([{"bar": f"{m} · {row['backbone']}", "value": row[m], "model": f"{row['']}: {row['backbone']}"}
                           for m in METRICS for row in table])
@@ -129,7 +130,7 @@ def build(state: AppState) -> dict:
                     "indexed again with the new backbone and both are evaluated side by side.")
         with gr.Row():
             target = gr.Dropdown(list(BACKBONES), label="Swap to", elem_id="swap-target")
-            collection = gr.Dropdown(label="Collection", elem_id="swap-collection")
+            collection = gr.Dropdown(label="Collection", elem_id="swap-collection", allow_custom_value=True)
             steps = gr.Number(value=100, precision=0, label="Alignment steps", elem_id="swap-steps")
         source = gr.Radio([LABELLED, BEIR], value=LABELLED, label="Evaluate on", elem_id="swap-source")
         with gr.Row():

@@ -11,6 +11,7 @@ from .jobs import JobContext
 from .state import AppState
 
 SLICE_FILES = 8  # files per indexer call: what a cancel waits for, and how often search sees new documents
+FIRST_SLICES = (2, 4)  # smaller first slices: the first documents become searchable sooner
 ENCODE_GROUP = 8  # chunks per encode call inside the indexer's batch: progress and cancel granularity
 BATCH_CHUNKS = 16  # chunks the indexer embeds and commits together
 
@@ -75,9 +76,9 @@ def run_index(ctx: JobContext, state: AppState, collection: str, paths: Sequence
     store = state.store
     with store.open(collection, counter, instruction=instruction, create=True, progress=False,
                     model_name=state.model_choice.label) as index:
-        for start in range(0, total, SLICE_FILES):
+        for start, end in slices(total):
             ctx.check()
-            part = files[start:start + SLICE_FILES]
+            part = files[start:end]
             report = index.index(part, batch_chunks=BATCH_CHUNKS)
             _merge(summary, report)
             done += len(part)
@@ -93,6 +94,17 @@ def run_index(ctx: JobContext, state: AppState, collection: str, paths: Sequence
               "summary": summary.summary().splitlines()[0]}
     ctx.log(summary.summary())
     return result
+
+
+def slices(total: int) -> list[tuple[int, int]]:
+    """(start, end) of each indexer call: 2, 4, then 8 files at a time."""
+    bounds, start = [], 0
+    sizes = iter(FIRST_SLICES)
+    while start < total:
+        end = min(total, start + next(sizes, SLICE_FILES))
+        bounds.append((start, end))
+        start = end
+    return bounds
 
 
 def _merge(total, part) -> None:

@@ -28,9 +28,11 @@ def search(state: AppState, collection: str, instruction: str, custom: str, quer
             from indexer.filters import Filter
 
             Filter.parse(item)
+        custom = (custom or "").strip()
+        if not custom and instruction not in state.instructions(collection):
+            instruction = None  # a value left over from the previously chosen collection: use this one's
         started = time.perf_counter()
-        found = state.search(collection, query.strip(), int(k), instruction=(custom or "").strip() or instruction,
-                             filters=parsed)
+        found = state.search(collection, query.strip(), int(k), instruction=custom or instruction, filters=parsed)
         seconds = time.perf_counter() - started
     except Exception as exc:  # the indexer's and the embedder's messages are written for users
         return render.error(str(exc)), ""
@@ -56,8 +58,10 @@ def choices(state: AppState, collection: str | None = None):
 def build(state: AppState, examples: list[str]) -> dict:
     with gr.Tab("Search", id="search"):
         with gr.Row():
-            collection = gr.Dropdown(label="Collection", elem_id="search-collection", scale=2)
-            instruction = gr.Dropdown(label="Instruction (the collection's)", elem_id="search-instruction", scale=4)
+            # custom values allowed: a click may race the update of the choices; search() checks the values itself
+            collection = gr.Dropdown(label="Collection", elem_id="search-collection", scale=2, allow_custom_value=True)
+            instruction = gr.Dropdown(label="Instruction (the collection's)", elem_id="search-instruction", scale=4,
+                                      allow_custom_value=True)
             refresh = gr.Button("Refresh lists", size="sm", scale=1)
         custom = gr.Textbox(label="Custom instruction (optional: replaces the one above for the query)",
                             elem_id="search-custom", placeholder="e.g. Given a question, retrieve the passage that answers it")

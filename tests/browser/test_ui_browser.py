@@ -73,6 +73,8 @@ def test_uploaded_file_is_indexed_shows_in_stats_and_is_found(page, server, tmp_
     tab(page, "Search")
     page.get_by_role("button", name="Refresh lists").click()
     choose(page, "search-collection", "uploads")
+    page.wait_for_function("(document.querySelector('#search-instruction input') || {}).value"
+                           " === 'Retrieve semantically similar text.'")  # the tiny model's own instruction
     search(page, text, custom="Represent this document for retrieval.")
     page.locator(RESULT).first.wait_for()
     assert page.locator("#search-results .pe-source").first.inner_text().split(" (chunk")[0].endswith("narwhals.txt")
@@ -130,7 +132,7 @@ def test_swap_flow_compares_both_backbones_and_switches_back(page, server):
     status = wait_for_jobs(server["home"], "swap", timeout=150)
     assert status["state"] == "done", status
     table = page.locator("#swap-table")
-    table.filter(has_text="after").wait_for(timeout=30_000)
+    table.filter(has_text="tiny-qwen2").wait_for(timeout=30_000)  # the timer brings the finished job
     text = table.inner_text()
     for column in ("nDCG@10", "recall@10", "MRR@10", "latency (ms)", "index size (KB)"):
         assert column in text
