@@ -254,7 +254,8 @@ def machine() -> dict:
 
     return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
             "faiss": faiss.__version__, "faiss_threads": faiss.omp_get_max_threads(), "python": platform.python_version(),
-            "date": date.today().isoformat()}
+            "date": date.today().isoformat(),
+            "load_average_1m": os.getloadavg()[0]}  # other work on the machine slows every figure
 
 
 def bench_search(args: argparse.Namespace) -> int:

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from indexer import Collections
 
@@ -98,49 +97,59 @@ def _assert_complete(store_dir: Path, folder: Path, model) -> None:
     store.close()
 
 
+def _run_child(zygote, kill_after: float | None) -> int:
+    """Fork one indexing child; SIGKILL it after kill_after seconds (None: let it finish). Its wait status."""
+    zygote.stdin.write("go\n")
+    zygote.stdin.flush()
+    pid = int(zygote.stdout.readline())
+    if kill_after is not None:
+        time.sleep(kill_after)
+        try:
+            os.kill(pid, signal.SIGKILL)  # safe: an unreaped child keeps its pid
+        except ProcessLookupError:
+            pass
+    zygote.stdin.write("reap\n")
+    zygote.stdin.flush()
+    return int(zygote.stdout.readline())
+
+
 def test_sigkill_at_random_points_loses_nothing_committed(tmp_path):
     from embedder import PromptEmbedder
 
     folder, store_dir = tmp_path / "docs", tmp_path / "store"
-    _write_corpus(folder, 80, seed=0)
+    _write_corpus(folder / "batch00", 12, seed=0)
     zygote = subprocess.Popen([sys.executable, "-c", ZYGOTE, str(store_dir), str(folder)], cwd=REPO, env=_env(),
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     rng = random.Random(1234)
     kills = torn = 0
     try:
         assert zygote.stdout.readline().strip() == "ready"
-        for attempt in range(12):
-            if attempt == 7:  # change the folder mid-way: updates and deletions get killed too
-                for i in range(3):
-                    (folder / f"doc{i:03d}.txt").write_text(f"Rewritten document {i}: {' '.join(WORDS[i:i + 30])}\n")
-                (folder / "doc079.txt").unlink()
-                _write_corpus(folder / "more", 4, seed=attempt)
-            zygote.stdin.write("go\n")
-            zygote.stdin.flush()
-            pid = int(zygote.stdout.readline())
-            time.sleep(rng.uniform(0.0, 0.6))
-            try:
-                os.kill(pid, signal.SIGKILL)  # safe: an unreaped child keeps its pid
-            except ProcessLookupError:
-                pass
-            zygote.stdin.write("reap\n")
-            zygote.stdin.flush()
-            status = int(zygote.stdout.readline())
+        # calibrate: how long one run over 12 new files takes on this machine, now
+        started = time.perf_counter()
+        assert _run_child(zygote, None) == 0
+        duration = time.perf_counter() - started
+        for attempt in range(1, 13):
+            # fresh work every attempt (12 new files, and some rewrites and deletions), killed somewhere inside
+            _write_corpus(folder / f"batch{attempt:02d}", 12, seed=attempt)
+            if attempt % 3 == 0:
+                old = folder / f"batch{attempt - 2:02d}"
+                (old / "doc000.txt").write_text(f"Rewritten in attempt {attempt}: {' '.join(WORDS)}\n")
+                (old / "doc001.txt").unlink()
+            status = _run_child(zygote, rng.uniform(0.05, 0.95) * duration)
             if os.WIFSIGNALED(status):
                 kills += 1
             else:
                 assert os.WEXITSTATUS(status) == 0, "the indexing child failed (see stderr)"
-            # after every kill the store opens and, once opened for writing, passes the check
+            # after every kill the store opens and its FAISS files read whole
             store = Collections(store_dir)
-            if store.names():
-                reports = store.check("c")
-                assert all(r.file_problem is None for r in reports)  # never a half-written file
-                torn += not all(r.ok for r in reports)  # killed between a commit and the next save
+            reports = store.check("c")
+            assert all(r.file_problem is None for r in reports)  # never a half-written file
+            torn += not all(r.ok for r in reports)  # killed between a commit and the next save
             store.close()
     finally:
         zygote.stdin.close()
         zygote.wait(timeout=30)
-    assert kills >= 5, f"only {kills} of 12 runs were killed mid-way; the corpus is too small to test anything"
+    assert kills >= 6, f"only {kills} of 12 runs were killed mid-way"
     print(f"{kills} runs killed, {torn} left rows and vectors to reconcile")
     model = PromptEmbedder.from_pretrained("tiny", device="cpu")
     _assert_complete(store_dir, folder, model)
