@@ -102,3 +102,4 @@ def test_instructions_default_by_dataset_and_can_be_overridden(tmp_path):
     assert query_instruction("retrieval", tmp_path / "scifact").startswith("Given a scientific claim")
     assert query_instruction("sts", tmp_path / "stsbenchmark" / "sts-test.csv") == "Retrieve semantically similar text."
     assert query_instruction("retrieval", tmp_path / "mine", "Find it") == "Find it"
+    assert query_instruction("retrieval", tmp_path / "scifact", "") == ""  # none at all

@@ -77,6 +77,10 @@ def test_sts_spearman_matches_the_hand_computed_value(tmp_path):
     assert result["metric"] == "spearman"
     assert result["value"] == pytest.approx(0.4)
     assert {side for side, _, _ in encoder.calls} == {"query"}  # both sides of a symmetric task
+    assert {instruction for _, instruction, _ in encoder.calls} == {"Retrieve semantically similar text."}
+    bare = TableEncoder(vectors)
+    evaluate(EvalRequest("table", "sts", str(tmp_path / "sts.tsv"), instruction=""), model=bare)
+    assert {instruction for _, instruction, _ in bare.calls} == {""}  # '' means no instruction, not the default
 
 
 def test_pair_classification_average_precision(tmp_path):

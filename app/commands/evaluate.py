@@ -34,7 +34,8 @@ def register(commands) -> None:
                    help="default: retrieval for a folder with corpus.jsonl, pairs for sim.txt folders, else sts")
     p.add_argument("--split", default="test", help="which split (qrels/SPLIT.tsv, sts-SPLIT.csv...; default test)")
     p.add_argument("--instruction", default=None,
-                   help="query-side instruction (default: mteb's for the dataset, e.g. SciFact's claim instruction)")
+                   help="query-side instruction (default: mteb's for the dataset, e.g. SciFact's claim "
+                        "instruction; '' for none: raw backbones then read the plain text)")
     p.add_argument("--document-instruction", default=None,
                    help="document-side instruction (default: the model's own; raw backbones embed documents as plain text)")
     p.add_argument("--backbone", default=None, help="for a checkpoint aligned to several Embedding LLMs: which one")

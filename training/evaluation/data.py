@@ -244,8 +244,11 @@ def data_hash(data: RetrievalData | PairData) -> str:
 
 
 def query_instruction(task: str, data_path: str | Path, instruction: str | None = None) -> str:
-    """The instruction queries (and both sides of STS / pairs) get: the given one, else the dataset's."""
-    return instruction or KNOWN_INSTRUCTIONS.get(dataset_name(data_path), DEFAULT_INSTRUCTIONS[task])
+    """The instruction queries (and both sides of STS / pairs) get: the given one ("" for none), else
+    the dataset's."""
+    if instruction is not None:
+        return instruction
+    return KNOWN_INSTRUCTIONS.get(dataset_name(data_path), DEFAULT_INSTRUCTIONS[task])
 
 
 def dataset_name(path: str | Path) -> str:

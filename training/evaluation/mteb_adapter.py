@@ -46,7 +46,7 @@ class MtebEncoder:
         texts = [text for batch in inputs for text in batch["text"]]
         if prompt_type == PromptType.document:
             return self.encoder.encode_documents(texts, self.document_instruction)
-        instruction = self.query_instruction or task_instruction(task_metadata)
+        instruction = self.query_instruction if self.query_instruction is not None else task_instruction(task_metadata)
         return self.encoder.encode_queries(texts, instruction)
 
     def similarity(self, embeddings1, embeddings2):
