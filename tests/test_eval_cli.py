@@ -72,7 +72,8 @@ def test_gpu_embed_command_then_scoring_the_precomputed_vectors(beir, tmp_path, 
     out = tmp_path / "vectors"
     # the GPU machine has no mteb, datasets or bm25s: the embed command must not import them
     code = ("import sys; from training.evaluation.embed import main; rc = main(sys.argv[1:]); "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('mteb', 'datasets', 'bm25s', 'sentence_transformers')]; "
+            "bad = [m for m in sys.modules "
+            "if m.split('.')[0] in ('mteb', 'datasets', 'bm25s', 'sentence_transformers')]; "
             "assert not bad, bad; sys.exit(rc)")
     done = subprocess.run([sys.executable, "-c", code, "--model", "raw:tiny-llama:mean", "--task", "retrieval",
                            "--data", str(beir), "--out", str(out)], capture_output=True, text=True, timeout=300)

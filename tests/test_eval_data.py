@@ -76,7 +76,8 @@ def test_sts_three_columns_with_header_and_bad_rows(tmp_path):
 
 def test_pair_labels_from_jsonl_and_castorini_folders(tmp_path):
     path = tmp_path / "test.jsonl"
-    path.write_text('{"sentence1": "a", "sentence2": "b", "label": 1}\n{"sentence1": "c", "sentence2": "d", "label": 0}\n')
+    path.write_text('{"sentence1": "a", "sentence2": "b", "label": 1}\n'
+                    '{"sentence1": "c", "sentence2": "d", "label": 0}\n')
     assert read_pair_labels(path).scores == [1.0, 0.0]
     folder = tmp_path / "twitter" / "train"
     folder.mkdir(parents=True)

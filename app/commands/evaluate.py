@@ -29,7 +29,8 @@ def register(commands) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--model", help="the model to score (see below)")
     which.add_argument("--compare", nargs="+", metavar="MODEL", help="score several models, print them side by side")
-    p.add_argument("--data", required=True, help="a BEIR folder, an STS file or folder (sts-test.csv), or labelled pairs")
+    p.add_argument("--data", required=True,
+                   help="a BEIR folder, an STS file or folder (sts-test.csv), or labelled pairs")
     p.add_argument("--task", choices=["retrieval", "sts", "pairs"], default=None,
                    help="default: retrieval for a folder with corpus.jsonl, pairs for sim.txt folders, else sts")
     p.add_argument("--split", default="test", help="which split (qrels/SPLIT.tsv, sts-SPLIT.csv...; default test)")
@@ -37,7 +38,8 @@ def register(commands) -> None:
                    help="query-side instruction (default: mteb's for the dataset, e.g. SciFact's claim "
                         "instruction; '' for none: raw backbones then read the plain text)")
     p.add_argument("--document-instruction", default=None,
-                   help="document-side instruction (default: the model's own; raw backbones embed documents as plain text)")
+                   help="document-side instruction (default: the model's own; raw backbones read documents "
+                        "as plain text)")
     p.add_argument("--backbone", default=None, help="for a checkpoint aligned to several Embedding LLMs: which one")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.add_argument("--batch-size", type=int, default=32, help="texts per forward pass (default 32)")

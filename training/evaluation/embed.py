@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--task", choices=["retrieval", "sts", "pairs"], required=True)
     p.add_argument("--data", required=True, help="BEIR folder, STS file/folder, or labelled pairs")
     p.add_argument("--split", default="test")
-    p.add_argument("--instruction", default=None, help="query-side instruction (default: the dataset's, as in eval; '' for none)")
+    p.add_argument("--instruction", default=None,
+                   help="query-side instruction (default: the dataset's, as in eval; '' for none)")
     p.add_argument("--document-instruction", default=None, help="document-side instruction (default: the model's)")
     p.add_argument("--out", required=True, help="folder for the .npy/.json stores")
     p.add_argument("--device", default=None)

@@ -126,7 +126,8 @@ class PrecomputedEncoder:
         self.device = "+".join(sorted({str(s.get("device") or "unknown") for s in stores}))
         if not found:
             names = sorted({s.get("model", "?") for s in stores_in(self.folder)})
-            raise TrainingError(f"{folder} holds no embeddings for model '{name}' (it has: {', '.join(names) or 'none'})")
+            raise TrainingError(f"{folder} holds no embeddings for model '{name}' "
+                                f"(it has: {', '.join(names) or 'none'})")
         if len(found) > 1:
             raise TrainingError(f"{folder} holds embeddings of '{name}' under several fingerprints {sorted(found)}; "
                                 "keep one model version per folder")

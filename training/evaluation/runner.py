@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from training.errors import TrainingError
@@ -35,7 +35,7 @@ class EvalRequest:
     task: str
     data: str
     split: str = "test"
-    instruction: str | None = None  # query side; None: the dataset's known one (see tasks.py)
+    instruction: str | None = None  # query side; None: the dataset's (data.query_instruction), '' none
     document_instruction: str | None = None  # None: the model's own document side
     device: str | None = None
     batch_size: int = 32
@@ -43,7 +43,6 @@ class EvalRequest:
     use_cache: bool = True
     progress: bool = False
     backbone: str | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def cache_dir(name: str) -> Path:
@@ -97,7 +96,8 @@ def evaluate(request: EvalRequest, model=None) -> dict:
     path = cache_dir("results") / f"{key}.json"
     if request.use_cache and path.is_file():
         try:
-            return {**json.loads(path.read_text()), "cached": True}
+            # the name as asked this time: one checkpoint can be reached by several paths
+            return {**json.loads(path.read_text()), "model": request.model, "cached": True}
         except ValueError:
             pass  # a damaged entry is recomputed and rewritten
     started = time.perf_counter()
@@ -128,10 +128,14 @@ def _run_mteb(model, request: EvalRequest, data, dataset: str, instruction: str)
     logging.getLogger("mteb").setLevel(logging.ERROR)  # its per-phase info lines drown the table
     datasets.disable_progress_bars()  # the encoders show the one bar that matters
     task = local_task(request.task, data, dataset, request.split, instruction)
-    wrapped = MtebSearch(model) if hasattr(model, "search") else MtebEncoder(model, instruction,
-                                                                               request.document_instruction)
+    if hasattr(model, "search"):
+        wrapped = MtebSearch(model)
+    else:
+        wrapped = MtebEncoder(model, instruction, request.document_instruction)
+    # cache=None: our own result cache is keyed by fingerprint and data hash, mteb's by hub names
     result = mteb.evaluate(wrapped, task, cache=None, co2_tracker=False, overwrite_strategy="always",
-                           show_progress_bar=False, encode_kwargs={"batch_size": request.batch_size, "show_progress_bar": False})
+                           show_progress_bar=False,
+                           encode_kwargs={"batch_size": request.batch_size, "show_progress_bar": False})
     if result.exceptions:
         raise TrainingError(f"mteb failed on {dataset}: {result.exceptions[0].exception}")
     return result.task_results[0].scores[request.split][0]
