@@ -1,11 +1,20 @@
 """The PromptEmbedder model: backbones, the dual-LLM embedder and its checkpoints.
 
 Importable with torch, transformers, peft and safetensors alone (no faiss, gradio, sqlalchemy).
+Exports resolve lazily, so `embedder.backbones` (names, readiness) answers without importing torch.
 """
-from .backbones import BACKBONES, Backbone, BackboneError, get_backbone, load_backbone, prepare
-from .model import Alignment, EmbeddingLLM, PromptEmbedder, PromptEmbedderConfig, PromptingLLM
+import importlib
 
-__all__ = [
-    "BACKBONES", "Backbone", "BackboneError", "get_backbone", "load_backbone", "prepare",
-    "PromptEmbedder", "PromptEmbedderConfig", "PromptingLLM", "Alignment", "EmbeddingLLM",
-]
+_EXPORTS = {
+    "BACKBONES": "backbones", "Backbone": "backbones", "BackboneError": "backbones", "get_backbone": "backbones",
+    "load_backbone": "backbones", "prepare": "backbones",
+    "PromptEmbedder": "model", "PromptEmbedderConfig": "model", "PromptingLLM": "model", "Alignment": "model",
+    "EmbeddingLLM": "model",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'embedder' has no attribute {name!r}")

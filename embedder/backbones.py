@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import torch
-
 from .home import backbone_cache
 
 READY_MARKER = "promptembedder-ready.json"
@@ -131,6 +129,11 @@ TINY = [
     Backbone("tiny-gemma3", "gemma3", "test preset (random weights)", 40, 2, 512, "40k", "n/a"),
 ]
 BACKBONES: dict[str, Backbone] = {b.name: b for b in REAL + TINY}
+MODEL_FORMS = (
+    "a saved checkpoint directory; 'tiny' (or tiny-llama, tiny-qwen2, tiny-gemma3); a backbone name "
+    f"({', '.join(b.name for b in REAL)}) for an untrained PromptEmbedder on it; "
+    "'raw:BACKBONE[:mean|:last]' for the raw backbone with the instruction as text"
+)
 
 
 def get_backbone(name: str) -> Backbone:
@@ -173,6 +176,8 @@ def prepare(name: str, force: bool = False, log: Callable[[str], None] = print) 
         raise BackboneError(f"{name}: assembled GGUF has the wrong sha256; reinstall {' '.join(backbone.packages)}")
     log(f"converting {name} from {gguf.name} (once; takes about a minute)")
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    import torch
+
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     # the GGUF quantizer marker makes save_pretrained refuse; the weights are plain floats by now
     model.hf_quantizer = None
@@ -206,8 +211,8 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_backbone(name: str, dtype: torch.dtype = torch.float32):
-    """Return (causal LM, tokenizer) for a registry name, offline."""
+def load_backbone(name: str, dtype=None):
+    """Return (causal LM, tokenizer) for a registry name, offline (fp32 unless dtype says otherwise)."""
     backbone = get_backbone(name)
     if backbone.tiny:
         from .tiny import build_tiny
@@ -226,5 +231,7 @@ def load_backbone(name: str, dtype: torch.dtype = torch.float32):
     tokenizer = AutoTokenizer.from_pretrained(backbone.cache_dir)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(backbone.cache_dir, dtype=dtype)
+    import torch
+
+    model = AutoModelForCausalLM.from_pretrained(backbone.cache_dir, dtype=dtype or torch.float32)
     return model, tokenizer

@@ -14,15 +14,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from .backbones import BACKBONES, REAL, BackboneError
+from .backbones import BACKBONES, MODEL_FORMS, BackboneError
 
 CONFIG_FILE = "config.json"
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "default-model"
-MODEL_FORMS = (
-    "a saved checkpoint directory; 'tiny' (or tiny-llama, tiny-qwen2, tiny-gemma3); a backbone name "
-    f"({', '.join(b.name for b in REAL)}) for an untrained PromptEmbedder on it; "
-    "'raw:BACKBONE[:mean|:last]' for the raw backbone with the instruction as text"
-)
 
 
 def resolve_model_name(name):

@@ -5,7 +5,7 @@ import argparse
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    from embedder.checkpoint import MODEL_FORMS
+    from embedder.backbones import MODEL_FORMS
 
     parser.add_argument("--model", default=None,
                         help=f"the embedder (default: the shipped trained model). One of: {MODEL_FORMS}")
