@@ -50,6 +50,22 @@ class Backbone:
     def cache_dir(self) -> Path:
         return backbone_cache() / self.name
 
+    def weights_id(self) -> str:
+        """Identifies the exact weights and tokenizer: the same GGUF converted by two transformers
+        versions can differ (seen with Gemma-3), and vectors of the two must never be mixed."""
+        if self.tiny:
+            from .tiny import SEED
+
+            return f"{self.name}:seed{SEED}"
+        marker = self.cache_dir / READY_MARKER
+        info = json.loads(marker.read_text())
+        if "sha256" not in info:  # a cache converted before hashes were recorded: hash it once
+            info["sha256"] = {name: _sha256(self.cache_dir / name) for name in info["files"]}
+            tmp = marker.with_suffix(".tmp")
+            tmp.write_text(json.dumps(info, indent=1))
+            os.replace(tmp, marker)
+        return hashlib.sha256(json.dumps(info["sha256"], sort_keys=True).encode()).hexdigest()[:16]
+
     def status(self) -> str:
         """'ready', 'not converted', 'package missing' or 'corrupt cache'."""
         if self.tiny:
@@ -191,7 +207,8 @@ def prepare(name: str, force: bool = False, log: Callable[[str], None] = print) 
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         files = {p.name: p.stat().st_size for p in tmp.iterdir() if p.is_file()}
-        (tmp / READY_MARKER).write_text(json.dumps({"source": gguf.name, "files": files}, indent=1))
+        hashes = {name: _sha256(tmp / name) for name in files}
+        (tmp / READY_MARKER).write_text(json.dumps({"source": gguf.name, "files": files, "sha256": hashes}, indent=1))
         if backbone.cache_dir.exists():
             shutil.rmtree(backbone.cache_dir)
         os.replace(tmp, backbone.cache_dir)

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbones import load_backbone
+from .backbones import get_backbone, load_backbone
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -418,13 +418,16 @@ class PromptEmbedder(nn.Module):
 
     @property
     def fingerprint(self) -> str:
-        """Identifies what produced a vector: config, active backbone and every trained weight."""
+        """Identifies what produced a vector: config, the backbones' exact weights, every trained weight."""
         if self._fingerprint is None:
             from .checkpoint import trained_state
 
             config = asdict(self.config)
             config.pop("aligned_backbones")  # bookkeeping: other backbones do not change these vectors
             config["embedding_backbone"] = self.embedding.name
+            config["weights"] = [get_backbone(self.embedding.name).weights_id()]
+            if self.config.prompting_backbone:
+                config["weights"].append(get_backbone(self.config.prompting_backbone).weights_id())
             digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
             for group, tensors in sorted(trained_state(self).items()):
                 if group.startswith("alignment-") and group != f"alignment-{self.embedding.name}":

@@ -209,3 +209,25 @@ def test_text_mode_writes_the_instruction_as_text():
     plain = model.encode_document(TEXTS)
     np.testing.assert_array_equal(plain, model.encode(TEXTS, instruction=""))
     assert np.abs(model.encode(TEXTS, instruction="find it") - plain).max() > 1e-4
+
+
+def test_backbone_identity_follows_the_converted_weights(tmp_path, monkeypatch):
+    """Two conversions of one GGUF can differ (transformers versions did, for Gemma-3): the identity
+    that fingerprints, caches and indexes rely on must follow the files, not the name."""
+    from embedder import get_backbone
+    from embedder.backbones import READY_MARKER
+
+    monkeypatch.setenv("PROMPTEMBEDDER_CACHE", str(tmp_path))
+    folder = tmp_path / "smollm2-135m"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"weights-a")
+    (folder / READY_MARKER).write_text(json.dumps({"files": {"model.safetensors": 9}}))  # an older marker
+    backbone = get_backbone("smollm2-135m")
+    first = backbone.weights_id()
+    assert "sha256" in json.loads((folder / READY_MARKER).read_text())  # recorded once, for next time
+    assert backbone.weights_id() == first
+    (folder / "model.safetensors").write_bytes(b"weights-b")
+    marker = json.loads((folder / READY_MARKER).read_text())
+    del marker["sha256"]
+    (folder / READY_MARKER).write_text(json.dumps(marker))
+    assert backbone.weights_id() != first

@@ -77,15 +77,13 @@ def switch_back(state: AppState) -> str:
 
 
 def comparison(status: dict | None):
-    """(metrics table, chart data) of the latest finished swap."""
+    """(metrics table, chart HTML) of the latest finished swap."""
     table = (status or {}).get("result", {}).get("table") if status and status["state"] == "done" else None
     if not table:
         columns = ["", "model", "backbone", *METRICS, "latency (ms)", "index size (KB)", "vectors"]
-        return pd.DataFrame(columns=columns), pd.DataFrame({"bar": [], "value": [], "model": []})
-    frame = pd.DataFrame(table)
-    chart = pd.DataFrame([{"bar": f"{m} · {row['backbone']}", "value": row[m], "model": f"{row['']}: {row['backbone']}"}
-                          for m in METRICS for row in table])
-    return frame, chart
+        return pd.DataFrame(columns=columns), ""
+    labelled = [{**row, "label": f"{row['']}: {row['backbone']}"} for row in table]
+    return pd.DataFrame(table), render.metric_bars(labelled, list(METRICS), "label")
 
 
 def compare(state: AppState, query: str) -> tuple[str, str]:
@@ -145,8 +143,7 @@ def build(state: AppState) -> dict:
         message = gr.HTML(elem_id="swap-message")
         job = gr.HTML(elem_id="swap-job")
         metrics = gr.Dataframe(label="Before / after", elem_id="swap-table", interactive=False)
-        chart = gr.BarPlot(x="bar", y="value", color="model", title="nDCG@10, recall@10, MRR@10", elem_id="swap-chart",
-                           height=280, sort=None, y_lim=[0, 1])
+        chart = gr.HTML(elem_id="swap-chart")
         log = gr.Textbox(label="Swap log", lines=6, max_lines=6, interactive=False, elem_id="swap-log")
         gr.Markdown("**The same query, both models**")
         with gr.Row():

@@ -20,7 +20,14 @@ CSS = """
 .pe-job {border:1px solid #e0e0e0; border-radius:8px; padding:8px 12px}
 .pe-bar {height:8px; background:#eee; border-radius:4px; overflow:hidden; margin:6px 0}
 .pe-bar > div {height:100%; background:#3b82f6}
+.pe-chart {border:1px solid #e0e0e0; border-radius:8px; padding:10px 14px}
+.pe-chart-row {display:grid; grid-template-columns:8em 1fr 4em; gap:8px; align-items:center; margin:3px 0}
+.pe-chart-label {font-size:0.85em; color:#444}
+.pe-chart-track {background:#f1f1f1; border-radius:3px; height:14px}
+.pe-chart-fill {height:100%; border-radius:3px}
+.pe-chart-value {font-family:monospace; font-size:0.85em}
 """
+CHART_COLOURS = ("#3b82f6", "#f59e0b", "#10b981", "#ef4444")
 
 SNIPPET_CHARS = 700
 
@@ -62,6 +69,29 @@ def hits(found: list, query: str) -> str:
             f'<div class="pe-source">{html.escape(hit.path)} (chunk {hit.position})</div>'
             + (f'<div class="pe-meta">{html.escape(meta)}</div>' if meta else "") + "</div>")
     return "\n".join(cards)
+
+
+def metric_bars(rows: list[dict], metrics: list[str], label_key: str) -> str:
+    """Grouped horizontal bars, one group per metric, one bar per row; values in [0, 1].
+
+    Plain HTML: gradio 6.31's BarPlot draws no bars when its data arrives after the first render.
+    """
+    if not rows:
+        return ""
+    legend = " ".join(
+        f'<span style="color:{CHART_COLOURS[i % len(CHART_COLOURS)]}">&#9632;</span> {html.escape(str(r[label_key]))}'
+        for i, r in enumerate(rows))
+    parts = [f'<div class="pe-chart"><div class="pe-meta">{legend}</div>']
+    for metric in metrics:
+        for i, row in enumerate(rows):
+            value = float(row.get(metric) or 0.0)
+            colour = CHART_COLOURS[i % len(CHART_COLOURS)]
+            label = html.escape(metric) if i == 0 else ""
+            parts.append(
+                f'<div class="pe-chart-row"><span class="pe-chart-label">{label}</span>'
+                f'<div class="pe-chart-track"><div class="pe-chart-fill" style="width:{100 * min(max(value, 0), 1):.1f}%;'
+                f' background:{colour}"></div></div><span class="pe-chart-value">{value:.3f}</span></div>')
+    return "".join(parts) + "</div>"
 
 
 def job(status: dict | None, empty: str = "No job yet.") -> str:

@@ -58,6 +58,13 @@ def server(tmp_path_factory):
         process.kill()
         log.close()
         pytest.fail(f"the server did not start: {(base / 'server.log').read_text()[-3000:]}")
+    # pages fill their collection lists when they load: load none before the demo collection exists
+    while "searchable" not in (base / "server.log").read_text():
+        if time.monotonic() > deadline + 120 or process.poll() is not None:
+            process.kill()
+            log.close()
+            pytest.fail(f"the demo collection never became searchable: {(base / 'server.log').read_text()[-3000:]}")
+        time.sleep(0.5)
     yield {"url": url, "home": home, "root": root, "outside": outside, "log": base / "server.log"}
     process.terminate()
     try:
@@ -90,7 +97,7 @@ def pytest_runtest_makereport(item, call):
 def page(browser, server, request):
     context = browser.new_context(viewport={"width": 1280, "height": 1000})
     page = context.new_page()
-    page.set_default_timeout(30_000)
+    page.set_default_timeout(90_000)  # the first page load on a busy 2-core machine can take a while
     page.goto(server["url"])
     page.locator("#search-query textarea").wait_for()
     # the page's load event fills the collection lists; acting before that would race it

@@ -137,6 +137,11 @@ def test_swap_flow_compares_both_backbones_and_switches_back(page, server):
     for column in ("nDCG@10", "recall@10", "MRR@10", "latency (ms)", "index size (KB)"):
         assert column in text
     assert "tiny-llama" in text and "tiny-qwen2" in text
+    # the chart draws one bar per metric and model, each as wide as its value
+    bars = page.locator("#swap-chart .pe-chart-fill")
+    assert bars.count() == 6
+    widths = [bars.nth(i).evaluate("e => e.getBoundingClientRect().width") for i in range(6)]
+    assert sum(w > 0 for w in widths) >= 3, widths  # tiny models score above zero on most metrics
     fill(page, "compare-query", "read and write JSON files")
     page.locator("#compare-button").click()
     page.locator("#compare-before .pe-hit").first.wait_for()
