@@ -140,9 +140,9 @@ REAL = [
              None, _gemma_gguf),
 ]
 TINY = [
-    Backbone("tiny-llama", "llama", "test preset (random weights)", 32, 2, 512, "30k", "n/a"),
-    Backbone("tiny-qwen2", "qwen2", "test preset (random weights)", 48, 2, 512, "50k", "n/a"),
-    Backbone("tiny-gemma3", "gemma3", "test preset (random weights)", 40, 2, 512, "40k", "n/a"),
+    Backbone("tiny-llama", "llama", "test preset (random weights)", 32, 2, 512, "35k", "n/a"),
+    Backbone("tiny-qwen2", "qwen2", "test preset (random weights)", 48, 2, 512, "66k", "n/a"),
+    Backbone("tiny-gemma3", "gemma3", "test preset (random weights)", 40, 2, 512, "48k", "n/a"),
 ]
 BACKBONES: dict[str, Backbone] = {b.name: b for b in REAL + TINY}
 MODEL_FORMS = (
