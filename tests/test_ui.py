@@ -180,3 +180,20 @@ def test_swap_evaluation_on_a_beir_folder(tmp_path):
     (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td2\t1\nq2\td1\t1\n")
     scores = evaluate_on_beir(str(folder), PromptEmbedder.from_pretrained("tiny"), "tiny")
     assert set(scores) == set(METRICS) and all(0 <= v <= 1 for v in scores.values())
+
+
+def test_labelled_queries_errors_name_the_file_and_line(tmp_path):
+    from app.ui.swap import read_labelled_queries
+    from training.errors import TrainingError
+
+    path = tmp_path / "queries.jsonl"
+    path.write_text('{"query": "json files", "relevant": ["json.md"]}\n{"query": "broken"\n')
+    with pytest.raises(TrainingError, match=r"queries.jsonl:2: not JSON"):
+        read_labelled_queries(path)
+    path.write_text('{"query": "json files", "relevant": []}\n')
+    with pytest.raises(ValueError, match="record 1"):
+        read_labelled_queries(path)
+    path.write_text('{"query": "json files", "relevant": "json.md"}\n')
+    assert read_labelled_queries(path) == [{"query": "json files", "relevant": ["json.md"]}]
+    with pytest.raises(TrainingError, match="no such file"):
+        read_labelled_queries(tmp_path / "missing.jsonl")

@@ -11,7 +11,6 @@
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -26,22 +25,14 @@ METRICS = ("nDCG@10", "recall@10", "MRR@10")
 
 def read_labelled_queries(path: Path) -> list[dict]:
     """Lines of {"query": ..., "relevant": [document path or key, ...]}."""
-    if not path.is_file():
-        raise FileNotFoundError(f"no labelled queries at {path}")
+    from training.evaluation.data import read_jsonl
+
     rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            raise ValueError(f"{path}:{number}: not valid JSON ({exc})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("query"), str) or not row.get("relevant"):
-            raise ValueError(f'{path}:{number}: expected {{"query": "...", "relevant": ["path", ...]}}')
+    for number, row in enumerate(read_jsonl(path, ("query", "relevant")), 1):
+        if not isinstance(row["query"], str) or not row["relevant"]:
+            raise ValueError(f'{path}: record {number}: expected {{"query": "...", "relevant": ["path", ...]}}')
         relevant = row["relevant"] if isinstance(row["relevant"], list) else [row["relevant"]]
         rows.append({"query": row["query"], "relevant": [str(r) for r in relevant]})
-    if not rows:
-        raise ValueError(f"{path} holds no labelled queries")
     return rows
 
 

@@ -70,7 +70,8 @@ def _read_text(path: Path) -> str:
         raise TrainingError(f"{path}: not valid UTF-8 (byte {exc.start})") from exc
 
 
-def _read_jsonl(path: Path, required: tuple[str, ...]) -> list[dict]:
+def read_jsonl(path: Path, required: tuple[str, ...]) -> list[dict]:
+    """JSON objects with the required keys, one per line; errors name the file and line."""
     rows = []
     for number, line in enumerate(_read_text(path).splitlines(), 1):
         if not line.strip():
@@ -95,8 +96,8 @@ def read_beir(folder: str | Path, split: str = "test") -> RetrievalData:
     folder = Path(folder)
     if not folder.is_dir():
         raise TrainingError(f"{folder}: not a directory (a BEIR folder has corpus.jsonl, queries.jsonl, qrels/)")
-    corpus = _read_jsonl(folder / "corpus.jsonl", ("_id", "text"))
-    queries = {str(q["_id"]): str(q["text"]) for q in _read_jsonl(folder / "queries.jsonl", ("_id", "text"))}
+    corpus = read_jsonl(folder / "corpus.jsonl", ("_id", "text"))
+    queries = {str(q["_id"]): str(q["text"]) for q in read_jsonl(folder / "queries.jsonl", ("_id", "text"))}
     qrels_path = folder / "qrels" / f"{split}.tsv"
     if not qrels_path.is_file():
         have = sorted(p.stem for p in (folder / "qrels").glob("*.tsv")) if (folder / "qrels").is_dir() else []
@@ -172,7 +173,7 @@ def _label(value: str) -> float:
 def _read_pairs(path: Path, score_key: str, parse) -> PairData:
     first, second, scores = [], [], []
     if path.suffix == ".jsonl":
-        for row in _read_jsonl(path, ("sentence1", "sentence2")):
+        for row in read_jsonl(path, ("sentence1", "sentence2")):
             value = row.get(score_key, row.get("score", row.get("label")))
             try:
                 scores.append(parse(str(value)))
