@@ -254,10 +254,12 @@ def read_beir(folder: Path, instruction: str | None = None, task: str | None = N
 
 
 def read_beir_corpus(folder: Path) -> list[str]:
-    """Every document text of a BEIR folder (the pool for hard-negative mining)."""
+    """Every document text of a BEIR folder or its corpus.jsonl (the pool for hard-negative mining, dev corpora)."""
     problems = Problems("skip")
     texts = []
-    for _, obj, _ in _id_objects(folder / "corpus.jsonl", problems):
+    folder = Path(folder)
+    corpus = folder if folder.is_file() else folder / "corpus.jsonl"
+    for _, obj, _ in _id_objects(corpus, problems):
         title, body = obj.get("title") or "", obj.get("text") or ""
         texts.append(f"{title}. {body}".strip(". ") if title else body)
     return [t for t in texts if t.strip()]

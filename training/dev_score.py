@@ -1,0 +1,168 @@
+"""Dev scores the trainer logs: retrieval on the held-out dev records, and STS Benchmark Spearman.
+
+Retrieval, per task of the dev records: the task's dev queries search a corpus made of every
+positive and negative of that task's dev records, optionally extended by a BEIR corpus (documents
+formed the way training/data.py forms BEIR positives, so a positive is found again by its text).
+A query's relevant documents are its positives; scores are nDCG@10 (binary relevance) and
+recall@10. STS: Spearman of cosine similarity against the gold scores. Both use the model's own
+encode / encode_document with the records' instructions, as the trained model will be used.
+
+Pure torch + numpy: this runs on the GPU machine (no mteb, faiss or scipy there).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data import Record, read_beir_corpus
+from .errors import TrainingError
+from .evaluation.data import PairData, query_instruction, read_sts
+
+TOP_K = 10
+
+
+@dataclass
+class RetrievalSet:
+    queries: list[str]
+    instructions: list[str]  # one per query (its records' instruction)
+    relevant: list[set[int]]  # per query: indexes of its positives in corpus
+    corpus: list[str]
+
+
+@dataclass
+class DevSet:
+    """What is scored, read once per run (bad paths fail before training starts, not at the first eval)."""
+
+    retrieval: dict[str, RetrievalSet] = field(default_factory=dict)
+    sts: PairData | None = None
+    sts_instruction: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.retrieval) or self.sts is not None
+
+
+def build_dev_set(dev_records: list[Record], extra_corpora: dict[str, str | Path] | None = None,
+                  sts_path: str | Path | None = None, max_queries: int = 200, retrieval: bool = True) -> DevSet:
+    by_task: dict[str, list[Record]] = {}
+    for record in dev_records:
+        by_task.setdefault(record.task, []).append(record)
+    extra_corpora = extra_corpora or {}
+    unknown = sorted(set(extra_corpora) - set(by_task))
+    if retrieval and unknown:
+        raise TrainingError(f"dev corpus given for task(s) {', '.join(unknown)}, but the dev records have "
+                            f"task(s): {', '.join(sorted(by_task)) or 'none (no dev records)'}")
+    dev_set = DevSet()
+    if retrieval:
+        for task, records in by_task.items():
+            extra = read_beir_corpus(Path(extra_corpora[task])) if task in extra_corpora else []
+            if task in extra_corpora and not extra:
+                raise TrainingError(f"{extra_corpora[task]}: no documents (expected BEIR corpus.jsonl lines "
+                                    "with _id, title, text)")
+            dev_set.retrieval[task] = retrieval_set(records, extra, max_queries)
+    if sts_path is not None:
+        if "test" in Path(sts_path).name.lower():
+            raise TrainingError(f"{sts_path}: a test split; dev scores choose settings, so they must not see test data")
+        dev_set.sts = read_sts(sts_path, split="dev")
+        dev_set.sts_instruction = query_instruction("sts", sts_path)
+    return dev_set
+
+
+def retrieval_set(records: list[Record], extra_corpus: list[str], max_queries: int) -> RetrievalSet:
+    """Deduplicated corpus; records that share a query (BEIR: one per relevant document) pool their positives."""
+    texts = [text for r in records for text in (r.positive, *r.negatives)] + extra_corpus
+    corpus = list(dict.fromkeys(texts))
+    index = {text: i for i, text in enumerate(corpus)}
+    by_query: dict[str, tuple[str, set[int]]] = {}
+    for r in records:
+        by_query.setdefault(r.query, (r.instruction, set()))[1].add(index[r.positive])
+    queries = list(by_query)
+    if len(queries) > max_queries:  # a fixed subset, whatever the record order: the smallest hashes
+        queries = sorted(queries, key=lambda q: hashlib.sha256(q.encode()).digest())[:max_queries]
+    return RetrievalSet(queries, [by_query[q][0] for q in queries], [by_query[q][1] for q in queries], corpus)
+
+
+# ----- metrics --------------------------------------------------------------------------------
+def ndcg_recall_at_k(scores: np.ndarray, relevant: list[set[int]], k: int = TOP_K) -> tuple[float, float]:
+    """Mean nDCG@k (binary relevance) and recall@k of a (queries, documents) score matrix."""
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    ndcg, recall = [], []
+    for row, rel in zip(top, relevant):
+        hits = np.fromiter((i in rel for i in row), dtype=float, count=len(row))
+        ndcg.append((hits * discounts[:len(row)]).sum() / discounts[:min(len(rel), k)].sum())
+        recall.append(hits.sum() / len(rel))
+    return float(np.mean(ndcg)), float(np.mean(recall))
+
+
+def average_ranks(values) -> np.ndarray:
+    """1-based ranks; tied values share the mean of the ranks they span (as scipy.stats.rankdata)."""
+    values = np.asarray(values, dtype=float)
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts = np.r_[0, np.flatnonzero(ordered[1:] != ordered[:-1]) + 1]
+    ends = np.r_[starts[1:], len(values)]
+    ranks = np.empty(len(values))
+    ranks[order] = np.repeat((starts + ends + 1) / 2, ends - starts)
+    return ranks
+
+
+def spearman(x, y) -> float:
+    """Pearson correlation of the average ranks; 0.0 when either side is constant (no ordering at all)."""
+    rx, ry = average_ranks(x), average_ranks(y)
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    denominator = np.sqrt((rx ** 2).sum() * (ry ** 2).sum())
+    return float((rx * ry).sum() / denominator) if denominator > 0 else 0.0
+
+
+# ----- scoring --------------------------------------------------------------------------------
+def _encode_queries(model, data: RetrievalSet, batch_size: int) -> np.ndarray:
+    vectors = [None] * len(data.queries)
+    for instruction in dict.fromkeys(data.instructions):
+        rows = [i for i, ins in enumerate(data.instructions) if ins == instruction]
+        encoded = model.encode([data.queries[i] for i in rows], instruction=instruction, batch_size=batch_size)
+        for i, vector in zip(rows, encoded):
+            vectors[i] = vector
+    return np.stack(vectors)
+
+
+def retrieval_scores(model, data: RetrievalSet, batch_size: int = 32) -> tuple[float, float]:
+    scores = _encode_queries(model, data, batch_size) @ model.encode_document(data.corpus, batch_size=batch_size).T
+    index = {text: i for i, text in enumerate(data.corpus)}
+    for row, (query, rel) in enumerate(zip(data.queries, data.relevant)):
+        if query in index and index[query] not in rel:
+            scores[row, index[query]] = -np.inf  # the query itself is no answer (BEIR skips same-id hits too)
+    return ndcg_recall_at_k(scores, data.relevant)
+
+
+def score_dev_set(model, dev_set: DevSet, batch_size: int = 32) -> dict[str, float]:
+    """Scores in eval mode without gradients; the model's train/eval mode is restored afterwards."""
+    was_training = model.training
+    model.eval()
+    scores, main = {}, []
+    try:
+        with torch.no_grad():
+            for task, data in dev_set.retrieval.items():
+                ndcg, recall = retrieval_scores(model, data, batch_size)
+                scores[f"dev/{task}/ndcg_at_10"], scores[f"dev/{task}/recall_at_10"] = ndcg, recall
+                main.append(ndcg)
+            if dev_set.sts is not None:
+                sts = dev_set.sts
+                first = model.encode(sts.first, instruction=dev_set.sts_instruction, batch_size=batch_size)
+                second = model.encode(sts.second, instruction=dev_set.sts_instruction, batch_size=batch_size)
+                scores["dev/sts/spearman"] = spearman((first * second).sum(1), sts.scores)  # unit vectors: cosine
+                main.append(scores["dev/sts/spearman"])
+    finally:
+        model.train(was_training)
+    if main:
+        scores["dev/score"] = float(np.mean(main))
+    return scores
+
+
+def dev_scores(model, dev_records: list[Record], extra_corpora: dict[str, str | Path] | None = None,
+               sts_path: str | Path | None = None, batch_size: int = 32, max_queries: int = 200) -> dict[str, float]:
+    """{"dev/TASK/ndcg_at_10", "dev/TASK/recall_at_10", "dev/sts/spearman", "dev/score": mean of the main scores}."""
+    return score_dev_set(model, build_dev_set(dev_records, extra_corpora, sts_path, max_queries), batch_size)
