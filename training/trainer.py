@@ -22,7 +22,7 @@ import os
 import resource
 import shutil
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
@@ -30,6 +30,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .data import Record
+from .dev_score import build_dev_set, score_dev_set
 from .errors import TrainingError
 from .losses import InfoNCE
 from .mixture import TaskMixture
@@ -70,6 +71,11 @@ class TrainConfig:
     bf16: bool = True  # autocast on CUDA (ignored on CPU)
     eval_every: int = 100
     eval_batches: int = 8
+    # dev scores (measurement only, so not in RESUME_KEYS): retrieval over the dev records, STS Spearman
+    dev_retrieval: bool = True
+    dev_corpus: list[str] = field(default_factory=list)  # "TASK=PATH": a BEIR corpus added to TASK's dev corpus
+    dev_sts: str | None = None  # an STS Benchmark dev file
+    dev_max_queries: int = 200  # per task: bounds the cost of each evaluation
     save_every: int = 200
     keep_checkpoints: int = 2
     seed: int = 0
@@ -85,6 +91,10 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1")
         if not (self.tau_start > 0 and self.tau_end > 0):
             raise ValueError("tau_start and tau_end must be positive")
+        for spec in self.dev_corpus:
+            task, sep, path = spec.partition("=")
+            if not (sep and task and path):
+                raise ValueError(f"dev corpus {spec!r}: expected TASK=PATH, e.g. beir:scifact=data/scifact/corpus.jsonl")
 
 
 # ----- schedules ----------------------------------------------------------------------------
@@ -157,6 +167,9 @@ class Trainer:
         config.data_fingerprint = data_fingerprint(records)
         self.mixture = TaskMixture(records, config.batch_size, config.seed, config.hard_negatives)
         self.dev_batches = self._dev_batches(dev_records or [])
+        corpora = dict(spec.split("=", 1) for spec in config.dev_corpus)
+        self.dev_set = build_dev_set(dev_records or [], corpora, config.dev_sts, config.dev_max_queries,
+                                     retrieval=config.dev_retrieval)
         self.device = model.device
         self.cuda = self.device.type == "cuda"
         self.loss = InfoNCE(config.temperature, config.learnable_temperature).to(self.device)
@@ -241,19 +254,37 @@ class Trainer:
 
     # ----- evaluation -----------------------------------------------------------------------
     def evaluate(self) -> dict:
-        """Mean loss and in-batch top-1 accuracy on the dev batches (RNG untouched)."""
-        if not self.dev_batches:
+        """Dev loss and in-batch top-1 accuracy on the dev batches, then the dev scores (RNG untouched)."""
+        if not self.dev_batches and not self.dev_set:
             return {}
         devices = [self.device] if self.cuda else []
-        losses, accuracies = [], []
+        metrics = {}
         with torch.random.fork_rng(devices=devices), torch.no_grad():
             self.model.eval()
-            for batch in self.dev_batches:
-                loss, accuracy, _ = self.batch_loss(batch)
-                losses.append(loss.item())
-                accuracies.append(accuracy)
+            if self.dev_batches:
+                losses, accuracies = [], []
+                for batch in self.dev_batches:
+                    loss, accuracy, _ = self.batch_loss(batch)
+                    losses.append(loss.item())
+                    accuracies.append(accuracy)
+                metrics.update(dev_loss=sum(losses) / len(losses), dev_accuracy=sum(accuracies) / len(accuracies))
+            if self.dev_set:
+                metrics.update(self.dev_scores())
             self._train_mode()
-        return {"dev_loss": sum(losses) / len(losses), "dev_accuracy": sum(accuracies) / len(accuracies)}
+        return metrics
+
+    def dev_scores(self) -> dict:
+        """Retrieval and STS dev scores of the model as it would be saved now: at the relaxation temperature
+        of its config (what a reloaded checkpoint uses), not the annealed training one."""
+        start, training_tau = time.perf_counter(), self.model.gumbel_tau
+        self.model.gumbel_tau = self.model.config.gumbel_tau
+        try:
+            scores = score_dev_set(self.model, self.dev_set, self.config.batch_size)
+        finally:
+            self.model.gumbel_tau = training_tau
+        if self.model.prompter is not None:
+            scores["dev_tau"] = self.model.config.gumbel_tau
+        return {**scores, "dev_s": time.perf_counter() - start}
 
     # ----- the loop -------------------------------------------------------------------------
     def train(self, resume_from: str | os.PathLike | None = None) -> Path:
@@ -315,8 +346,10 @@ class Trainer:
                 elapsed = time.perf_counter() - start
                 entry.update(tokens_per_s=round(tokens / elapsed, 1), step_s=round(elapsed, 4),
                              peak_memory_bytes=peak_memory_bytes(self.device))
-                if self.dev_batches and (step % config.eval_every == 0 or step == config.max_steps):
+                if (self.dev_batches or self.dev_set) and (step % config.eval_every == 0 or step == config.max_steps):
                     entry.update({k: round(v, 5) for k, v in self.evaluate().items()})
+                    if "dev/score" in entry:
+                        bar.write(f"step {step}: " + dev_summary(entry))
                 log.write(json.dumps(entry) + "\n")
                 log.flush()
                 bar.set_postfix(loss=f"{total_loss:.4f}", lr=f"{entry['lr']:.2e}", tok_s=f"{entry['tokens_per_s']:.0f}")
@@ -377,6 +410,16 @@ class Trainer:
         if self.cuda and "rng.cuda" in extra:
             torch.cuda.set_rng_state(extra["rng.cuda"], self.device)
         return state["step"], state["batches_consumed"], state["skipped_steps"]
+
+
+def dev_summary(entry: dict) -> str:
+    """One line: 'dev/score 0.4210 | beir:scifact ndcg@10 0.5120 recall@10 0.7000 | sts spearman 0.3300'."""
+    groups: dict[str, list[str]] = {}
+    for key, value in entry.items():
+        if key.startswith("dev/") and key != "dev/score":
+            task, metric = key[len("dev/"):].rsplit("/", 1)
+            groups.setdefault(task, []).append(f"{metric.replace('_at_', '@')} {value:.4f}")
+    return " | ".join([f"dev/score {entry['dev/score']:.4f}"] + [f"{t} {' '.join(m)}" for t, m in groups.items()])
 
 
 def data_fingerprint(records: list[Record]) -> str:

@@ -32,6 +32,21 @@ def _add_data_arguments(p: argparse.ArgumentParser) -> None:
                    help="malformed records: stop with file and line (raise, default) or leave them out and report (skip)")
     g.add_argument("--hard-negatives", type=int, default=1,
                    help="hard negatives per record taken from its 'negatives' (default 1; prepare-data mines them)")
+    g = p.add_argument_group("dev scores", "logged to train_log.jsonl at every --eval-every step and at the end "
+                             "(dev/TASK/ndcg_at_10, dev/TASK/recall_at_10, dev/sts/spearman, dev/score: their mean); "
+                             "compare runs with `promptembedder bench levers`")
+    g.add_argument("--dev-corpus", action="append", default=[], metavar="TASK=PATH",
+                   help="extend TASK's dev retrieval corpus (the positives and negatives of its dev records) with a "
+                        "BEIR corpus.jsonl or folder, e.g. beir:scifact=data/scifact/corpus.jsonl; repeatable. "
+                        "TASK is the records' task name (prepare-data's summary.json lists them)")
+    g.add_argument("--dev-sts", default=None, metavar="FILE",
+                   help="also score Spearman on an STS Benchmark dev file, e.g. data/stsbenchmark/sts-dev.csv "
+                        "(test splits are refused)")
+    g.add_argument("--dev-max-queries", type=int, default=200, metavar="N",
+                   help="dev retrieval queries per task, a fixed subset beyond that (bounds each evaluation's cost) "
+                        "(default 200)")
+    g.add_argument("--no-dev-retrieval", action="store_true",
+                   help="no retrieval scoring of the dev records (dev loss/accuracy and --dev-sts only)")
 
 
 def _add_training_arguments(p: argparse.ArgumentParser, lr: float, max_steps: int = 1000) -> None:
@@ -83,7 +98,8 @@ def _train_config(args: argparse.Namespace, mode: str, **extra):
         query_length=args.query_length, document_length=args.document_length, eval_every=args.eval_every,
         eval_batches=args.eval_batches, save_every=args.save_every, keep_checkpoints=args.keep_checkpoints,
         seed=args.seed, bf16=not args.no_bf16, gradient_checkpointing=args.gradient_checkpointing,
-        progress=not args.no_progress, length_buckets=args.length_buckets, **extra)
+        progress=not args.no_progress, length_buckets=args.length_buckets, dev_retrieval=not args.no_dev_retrieval,
+        dev_corpus=args.dev_corpus, dev_sts=args.dev_sts, dev_max_queries=args.dev_max_queries, **extra)
 
 
 # ----- prepare-data ---------------------------------------------------------------------------
