@@ -1,4 +1,4 @@
-"""`promptembedder bench train` and `bench convergence`: the training benchmarks' command lines.
+"""`promptembedder bench train`, `bench convergence` and `bench levers`: the training benchmarks' command lines.
 
 Registered by app/commands/bench.py (its BENCHMARKS list); heavy imports stay inside the handlers.
 """
@@ -11,6 +11,7 @@ import sys
 def register_bench(benchmarks) -> None:
     _register_train(benchmarks)
     _register_convergence(benchmarks)
+    _register_levers(benchmarks)
 
 
 # ----- bench train ----------------------------------------------------------------------------
@@ -89,4 +90,36 @@ def bench_convergence(args: argparse.Namespace) -> int:
 
     for log in args.logs:
         print(json.dumps(convergence(log, args.metric, args.fraction)))
+    return 0
+
+
+# ----- bench levers ---------------------------------------------------------------------------
+def _register_levers(suites) -> None:
+    p = suites.add_parser(
+        "levers", help="training runs side by side: the settings that differ, cost, and dev scores (markdown)",
+        description="Reads run directories of `train`, `train-lora` or `align` and prints one markdown table row per "
+                    "run: the settings that differ between the runs (detected from each run's training_args.json "
+                    "and model config.json), steps, training time (the logged step times, without evaluation), "
+                    "peak memory (CUDA max allocated; peak RSS on CPU), the final dev/score, the best dev/score "
+                    "with its step, and every final dev metric (runs trained with dev scoring: --dev, "
+                    "--dev-corpus, --dev-sts). Choose settings on these dev scores, never on a test split.",
+        epilog="example: promptembedder bench levers runs/k5-suffix runs/k10-suffix runs/k5-prefix "
+               "--json runs/levers.json")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="training run directories (with train_log.jsonl)")
+    p.add_argument("--json", default=None, metavar="PATH", help="also write the runs' figures as JSON here")
+    p.set_defaults(handler=bench_levers)
+
+
+def bench_levers(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from training.levers import differing_settings, levers_table, read_run
+
+    runs = [read_run(run) for run in args.runs]
+    print(levers_table(runs))
+    if args.json:
+        report = {"differing_settings": differing_settings(runs), "runs": runs}
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"report written to {args.json}", file=sys.stderr)
     return 0
