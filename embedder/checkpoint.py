@@ -10,22 +10,39 @@ import json
 import os
 from dataclasses import asdict, fields
 from pathlib import Path
-
-import torch
-from safetensors.torch import load_file, save_file
+from typing import TYPE_CHECKING
 
 from .backbones import BACKBONES, MODEL_FORMS, BackboneError
+
+if TYPE_CHECKING:  # torch is imported where tensors are handled: `promptembedder models` stays fast
+    import torch
 
 CONFIG_FILE = "config.json"
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "default-model"
 
 
+def shipped_model() -> Path | None:
+    """The shipped trained model's directory, or None while none is shipped."""
+    return DEFAULT_MODEL_DIR if (DEFAULT_MODEL_DIR / CONFIG_FILE).exists() else None
+
+
+def pick_backbone(config, cuda: bool) -> str:
+    """The Embedding LLM a checkpoint runs on when none is asked for: the one it was trained on, except
+    off CUDA, where its `cpu_backbone` (a smaller aligned one, e.g. SmolLM2 for Qwen) is faster."""
+    if not cuda and config.cpu_backbone in config.aligned_backbones:
+        return config.cpu_backbone
+    return config.embedding_backbone
+
+
 def resolve_model_name(name):
-    """A directory Path, or a PromptEmbedderConfig for a preset; raises with the accepted forms."""
+    """A directory Path, or a PromptEmbedderConfig for a preset; raises with the accepted forms.
+
+    None and "default" name the shipped trained model.
+    """
     from .model import PromptEmbedderConfig
 
-    if name is None:
-        if (DEFAULT_MODEL_DIR / CONFIG_FILE).exists():
+    if name is None or name == "default":
+        if shipped_model() is not None:
             return DEFAULT_MODEL_DIR
         raise BackboneError("no trained default model is shipped yet; pass a model: " + MODEL_FORMS)
     name = str(name)
@@ -85,6 +102,8 @@ def trained_state(model) -> dict[str, dict[str, torch.Tensor]]:
 
 def save_checkpoint(model, directory: Path) -> Path:
     """Write each file aside and rename it into place; the config goes last (the commit point)."""
+    from safetensors.torch import save_file
+
     directory.mkdir(parents=True, exist_ok=True)
     state = trained_state(model)
     config = asdict(model.config)
@@ -114,13 +133,15 @@ def read_config(directory: Path):
     return PromptEmbedderConfig(**raw)
 
 
-def load_checkpoint(cls, directory: Path, backbone: str | None = None):
+def load_checkpoint(cls, directory: Path, backbone: str | None = None, cuda: bool = False):
+    """The saved model on `backbone` (default: pick_backbone for a CUDA or a CPU machine)."""
     from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
 
     from .model import new_alignment
 
     config = read_config(directory)
-    backbone = backbone or config.embedding_backbone
+    backbone = backbone or pick_backbone(config, cuda)
     if not config.text_mode and backbone not in config.aligned_backbones:
         raise BackboneError(
             f"{directory} has no alignment for backbone '{backbone}' (it has: {', '.join(config.aligned_backbones)}); "

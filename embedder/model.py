@@ -45,6 +45,7 @@ class PromptEmbedderConfig:
     prompter_lora: dict | None = None  # LoRA settings on P when prompter_weights == "lora"
     embedding_lora: dict | None = None  # the LoRA baseline's adapter on E (text mode)
     aligned_backbones: list[str] = field(default_factory=list)  # backbones with a saved alignment
+    cpu_backbone: str | None = None  # an aligned backbone to run on when there is no GPU (default: the trained one)
 
     @property
     def text_mode(self) -> bool:
@@ -288,24 +289,27 @@ class PromptEmbedder(nn.Module):
     @classmethod
     def from_pretrained(cls, name_or_dir: str | os.PathLike | None = None, backbone: str | None = None,
                         device: str | torch.device | None = None) -> "PromptEmbedder":
-        """A preset name, a registry backbone, "raw:BACKBONE[:mean]", or a saved directory.
+        """A preset name, a registry backbone, "raw:BACKBONE[:mean]", a saved directory, or None (or
+        "default") for the shipped trained model.
 
-        backbone picks which aligned Embedding LLM a checkpoint runs on (default: its own).
+        backbone picks which aligned Embedding LLM a checkpoint runs on (default: the one it was
+        trained on; off CUDA its config's cpu_backbone when it has one).
         """
         from .checkpoint import load_checkpoint, resolve_model_name
 
+        device = resolve_device(device)
         target = resolve_model_name(name_or_dir)
         if isinstance(target, PromptEmbedderConfig):
             if backbone is not None:
                 target.embedding_backbone = backbone
             model = cls.from_config(target)
         else:
-            model = load_checkpoint(cls, target, backbone)
+            model = load_checkpoint(cls, target, backbone, cuda=device.type == "cuda")
         return model.to_device(device)
 
     def to_device(self, device: str | torch.device | None = None) -> "PromptEmbedder":
         """Move to CUDA when present (the frozen E in bf16), else stay on the CPU in fp32."""
-        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        device = resolve_device(device)
         self.to(device)
         if device.type == "cuda":
             self.embedding.lm.to(torch.bfloat16)  # trainable parts stay fp32 (bf16 AdamW is fragile)
@@ -423,7 +427,8 @@ class PromptEmbedder(nn.Module):
             from .checkpoint import trained_state
 
             config = asdict(self.config)
-            config.pop("aligned_backbones")  # bookkeeping: other backbones do not change these vectors
+            for bookkeeping in ("aligned_backbones", "cpu_backbone"):  # other backbones do not change these vectors
+                config.pop(bookkeeping)
             config["embedding_backbone"] = self.embedding.name
             config["weights"] = [get_backbone(self.embedding.name).weights_id()]
             if self.config.prompting_backbone:
@@ -437,6 +442,11 @@ class PromptEmbedder(nn.Module):
                     digest.update(tensors[key].detach().float().cpu().numpy().tobytes())
             self._fingerprint = digest.hexdigest()[:16]
         return self._fingerprint
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """The device asked for, else CUDA when present, else the CPU."""
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
 def new_alignment(prompter: PromptingLLM, embedding: EmbeddingLLM, seed: int = 0) -> Alignment:

@@ -30,3 +30,31 @@ def require_backbone():
             pytest.skip(f"{name} is {status}; run `promptembedder prepare {name}`")
 
     return require
+
+
+@pytest.fixture(scope="session")
+def tiny_default_checkpoint(tmp_path_factory):
+    """A stand-in for assets/default-model: trained on tiny-qwen2 (for Qwen), aligned to tiny-llama too
+    (for SmolLM2), which it runs on without a GPU (cpu_backbone). Written as the real one is assembled."""
+    from embedder import PromptEmbedder, PromptEmbedderConfig
+    from training.align import attach_backbone
+
+    folder = tmp_path_factory.mktemp("default-model")
+    model = PromptEmbedder.from_config(PromptEmbedderConfig(embedding_backbone="tiny-qwen2")).to_device("cpu")
+    attach_backbone(model, "tiny-llama").save_pretrained(folder / "aligned")
+    model = PromptEmbedder.from_pretrained(folder / "aligned", backbone="tiny-qwen2", device="cpu")
+    model.config.cpu_backbone = "tiny-llama"
+    return model.save_pretrained(folder / "default-model")
+
+
+@pytest.fixture
+def shipped_model(tiny_default_checkpoint, monkeypatch):
+    """The tiny stand-in as the shipped default model; returns its directory."""
+    monkeypatch.setattr("embedder.checkpoint.DEFAULT_MODEL_DIR", tiny_default_checkpoint)
+    return tiny_default_checkpoint
+
+
+@pytest.fixture
+def no_shipped_model(tmp_path, monkeypatch):
+    """No default model shipped, whatever assets/ holds."""
+    monkeypatch.setattr("embedder.checkpoint.DEFAULT_MODEL_DIR", tmp_path / "no-default-model")

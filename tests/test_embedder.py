@@ -231,3 +231,45 @@ def test_backbone_identity_follows_the_converted_weights(tmp_path, monkeypatch):
     del marker["sha256"]
     (folder / READY_MARKER).write_text(json.dumps(marker))
     assert backbone.weights_id() != first
+
+
+def test_from_pretrained_without_a_name_loads_the_shipped_model_on_the_backbone_for_the_machine(shipped_model):
+    from embedder.checkpoint import load_checkpoint
+
+    on_cpu = PromptEmbedder.from_pretrained(device="cpu")
+    assert on_cpu.embedding.name == "tiny-llama"  # its cpu_backbone: no GPU here
+    assert PromptEmbedder.from_pretrained("default", device="cpu").fingerprint == on_cpu.fingerprint
+    explicit = PromptEmbedder.from_pretrained(shipped_model, backbone="tiny-llama", device="cpu")
+    np.testing.assert_array_equal(on_cpu.encode(TEXTS), explicit.encode(TEXTS))
+    assert on_cpu.fingerprint == explicit.fingerprint
+    # on CUDA it runs on the backbone it was trained on (decided by the device, checked here without a GPU)
+    assert load_checkpoint(PromptEmbedder, shipped_model, cuda=True).embedding.name == "tiny-qwen2"
+    # an explicit backbone wins; the fingerprint follows the backbone that runs
+    trained = PromptEmbedder.from_pretrained(backbone="tiny-qwen2", device="cpu")
+    assert trained.embedding.name == "tiny-qwen2" and trained.fingerprint != on_cpu.fingerprint
+    assert trained.dimension == 48 and on_cpu.dimension == 32
+    with pytest.raises(BackboneError, match="no alignment for backbone 'tiny-gemma3'.*promptembedder align"):
+        PromptEmbedder.from_pretrained(None, backbone="tiny-gemma3", device="cpu")
+
+
+def test_from_pretrained_cpu_backbone_is_optional_and_only_used_when_aligned(shipped_model, tmp_path):
+    import shutil
+
+    config = json.loads((shipped_model / "config.json").read_text())
+    assert config["embedding_backbone"] == "tiny-qwen2" and config["cpu_backbone"] == "tiny-llama"
+    old = shutil.copytree(shipped_model, tmp_path / "old")  # a config written before cpu_backbone existed
+    (old / "config.json").write_text(json.dumps({k: v for k, v in config.items() if k != "cpu_backbone"}))
+    assert PromptEmbedder.from_pretrained(old, device="cpu").embedding.name == "tiny-qwen2"
+    (old / "config.json").write_text(json.dumps({**config, "cpu_backbone": "tiny-gemma3"}))  # not aligned
+    model = PromptEmbedder.from_pretrained(old, device="cpu")
+    assert model.embedding.name == "tiny-qwen2"
+    # bookkeeping only: naming a CPU backbone changes no vector, so no fingerprint (indexes, caches)
+    before = model.fingerprint
+    model.config.cpu_backbone, model._fingerprint = None, None
+    assert model.fingerprint == before
+
+
+def test_from_pretrained_without_a_name_says_none_is_shipped(no_shipped_model):
+    for name in (None, "default"):
+        with pytest.raises(BackboneError, match="no trained default model is shipped yet"):
+            PromptEmbedder.from_pretrained(name)
