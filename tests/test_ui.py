@@ -154,15 +154,32 @@ def test_serve_help_and_bad_auth(capsys):
     assert loopback("127.0.0.1") and not loopback("0.0.0.0")
 
 
-def test_default_model_falls_back_to_the_raw_backbone_with_a_note():
-    from app.ui.state import FALLBACK_MODEL, default_model_choice
-    from embedder.checkpoint import CONFIG_FILE, DEFAULT_MODEL_DIR
+def test_the_ui_defaults_to_the_shipped_model_else_the_raw_backbone_with_a_note(tiny_default_checkpoint,
+                                                                             monkeypatch, tmp_path):
+    import argparse
 
-    choice, note = default_model_choice()
-    if (DEFAULT_MODEL_DIR / CONFIG_FILE).exists():
-        assert choice.name is None and note == ""
-    else:
-        assert choice.name == FALLBACK_MODEL and "No trained model is shipped" in note
+    from app.commands.common import FALLBACK_MODEL
+    from app.commands.serve import make_state
+
+    def state(model=None, backbone=None):
+        return make_state(argparse.Namespace(model=model, backbone=backbone, root=[str(tmp_path)]))
+
+    monkeypatch.setattr("embedder.checkpoint.DEFAULT_MODEL_DIR", tmp_path / "absent")
+    fallback = state()
+    assert fallback.model_choice.name == FALLBACK_MODEL and "No trained model is shipped" in fallback.model_note
+    monkeypatch.setattr("embedder.checkpoint.DEFAULT_MODEL_DIR", tiny_default_checkpoint)
+    shipped = state()
+    assert shipped.model_choice.name is None and shipped.model_note == ""
+    assert state("default", "tiny-qwen2").model_choice.as_dict() == {"name": None, "backbone": "tiny-qwen2"}
+    assert state("tiny").model_choice.name == "tiny"
+    # a swap of the shipped model to a backbone it is aligned to loads that alignment, no training
+    from app.ui.swap import adapt
+
+    running = shipped.model().embedding.name
+    other = "tiny-qwen2" if running == "tiny-llama" else "tiny-llama"
+    choice, done = adapt(None, shipped, shipped.model_choice, other, data=[], steps=1)
+    assert choice.as_dict() == {"name": None, "backbone": other} and "training skipped" in done
+    assert shipped.model(choice).embedding.name == other
 
 
 def test_swap_evaluation_on_a_beir_folder(tmp_path):

@@ -77,14 +77,14 @@ def loopback(host: str) -> bool:
 
 def make_state(args: argparse.Namespace, demo_collection: str | None = None):
     from app.demo import demo_dir
-    from app.ui.state import AppState, ModelChoice, default_model_choice
+    from app.ui.state import AppState, ModelChoice
 
-    if args.model is not None:
-        choice, note = ModelChoice(args.model, args.backbone), ""
-    else:
-        choice, note = AppState.saved_choice(), ""  # the last swapped-to or trained model
-        if choice is None:
-            choice, note = default_model_choice()
+    from .common import model_or_default
+
+    choice, note = AppState.saved_choice(), ""  # the last swapped-to or trained model
+    if args.model is not None or args.backbone is not None or choice is None:
+        name, note = model_or_default(args.model)
+        choice = ModelChoice(name, args.backbone)
     roots = args.root or [os.getcwd(), str(demo_dir())]
     return AppState(roots=roots, model_choice=choice, model_note=note, demo_collection=demo_collection)
 

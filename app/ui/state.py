@@ -14,8 +14,6 @@ from pathlib import Path
 
 from .jobs import Jobs
 
-FALLBACK_MODEL = "raw:smollm2-135m:mean"
-
 
 @dataclass
 class ModelChoice:
@@ -31,18 +29,6 @@ class ModelChoice:
 
     def as_dict(self) -> dict:
         return {"name": self.name, "backbone": self.backbone}
-
-
-def default_model_choice() -> tuple[ModelChoice, str]:
-    """The shipped trained model when there is one, else the raw SmolLM2 baseline, with a note saying so."""
-    from embedder.checkpoint import CONFIG_FILE, DEFAULT_MODEL_DIR
-
-    if (DEFAULT_MODEL_DIR / CONFIG_FILE).exists():
-        return ModelChoice(None), ""
-    return ModelChoice(FALLBACK_MODEL), (
-        f"No trained model is shipped yet (assets/default-model is missing), so this runs the raw "
-        f"SmolLM2-135M backbone with mean pooling ({FALLBACK_MODEL}), an untrained baseline: expect rough "
-        "rankings. Train one in the Training tab, or pass --model.")
 
 
 class QueryInstruction:
