@@ -20,7 +20,7 @@ def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess
 
 def test_models_lists_real_backbones_and_tiny_presets(capsys):
     assert main(["models", "--json"]) == 0
-    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)["backbones"]}
     assert {"smollm2-135m", "qwen2.5-0.5b", "gemma3-270m", "tiny-llama", "tiny-qwen2", "tiny-gemma3"} <= set(rows)
     assert rows["tiny-gemma3"]["status"] == "ready"
     assert rows["qwen2.5-0.5b"]["hidden"] == 896
@@ -35,6 +35,47 @@ def test_a_missing_cache_and_a_corrupt_cache_say_what_to_run(tmp_path, monkeypat
     (tmp_path / "cache" / "smollm2-135m" / "promptembedder-ready.json").write_text('{"files": {"x": 1}}')
     assert main(["encode", "--model", "raw:smollm2-135m", "hello"]) == 2
     assert "corrupt cache" in capsys.readouterr().err
+
+
+def test_models_shows_the_default_model_or_that_none_is_shipped(tiny_default_checkpoint, monkeypatch, capsys):
+    import torch
+
+    monkeypatch.setattr("embedder.checkpoint.DEFAULT_MODEL_DIR", tiny_default_checkpoint.parent / "absent")
+    assert main(["models"]) == 0
+    assert "default model: none shipped" in capsys.readouterr().out
+    monkeypatch.setattr("embedder.checkpoint.DEFAULT_MODEL_DIR", tiny_default_checkpoint)
+    assert main(["models", "--json"]) == 0
+    default = json.loads(capsys.readouterr().out)["default_model"]
+    assert default["path"] == str(tiny_default_checkpoint)
+    assert default["aligned_backbones"] == ["tiny-llama", "tiny-qwen2"]
+    assert default["backbone"] == ("tiny-qwen2" if torch.cuda.is_available() else "tiny-llama")
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "runs on tiny-qwen2 on CUDA, tiny-llama on the CPU" in out
+
+
+def test_commands_without_a_model_use_the_shipped_one(shipped_model, capsys):
+    assert main(["encode", "--device", "cpu", "hello"]) == 0
+    captured = capsys.readouterr()
+    payload = json.loads(captured.out)
+    expected = PromptEmbedder.from_pretrained(shipped_model, backbone="tiny-llama", device="cpu")
+    assert payload["model"] == "default" and payload["fingerprint"] == expected.fingerprint
+    assert "No trained model is shipped" not in captured.err
+    assert main(["encode", "--model", "default", "--device", "cpu", "--backbone", "tiny-qwen2", "hello"]) == 0
+    assert json.loads(capsys.readouterr().out)["dimension"] == 48
+
+
+def test_commands_without_a_model_fall_back_with_a_note_while_none_is_shipped(no_shipped_model, monkeypatch,
+                                                                             capsys):
+    from app.commands.common import FALLBACK_MODEL, model_or_default
+
+    assert model_or_default(None)[0] == model_or_default("default")[0] == FALLBACK_MODEL == "raw:smollm2-135m:mean"
+    assert model_or_default("tiny") == ("tiny", "")
+    monkeypatch.setattr("app.commands.common.FALLBACK_MODEL", "raw:tiny-llama:mean")  # fast stand-in
+    assert main(["encode", "hello"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["model"] == "raw:tiny-llama:mean"
+    assert "No trained model is shipped" in captured.err
 
 
 def test_prepare_refuses_tiny_presets_and_unknown_names(capsys):
