@@ -122,14 +122,17 @@ def test_gpu_embed_of_one_alignment_of_a_multi_backbone_checkpoint(beir, tmp_pat
     model = attach_backbone(PromptEmbedder.from_pretrained("tiny", device="cpu"), "tiny-qwen2")
     model.save_pretrained(tmp_path / "ours")  # aligned to tiny-llama and tiny-qwen2
     out = tmp_path / "vectors"
+    # embedded elsewhere under another path: --label names it as the scorer will
     assert embed_main(["--model", str(tmp_path / "ours"), "--backbone", "tiny-qwen2", "--task", "retrieval",
-                       "--data", str(beir), "--out", str(out)]) == 0
+                       "--data", str(beir), "--out", str(out), "--label", "shipped"]) == 0
     capsys.readouterr()
     args = ("--model", str(tmp_path / "ours"), "--data", str(beir))
-    precomputed = eval_json(capsys, *args, "--backbone", "tiny-qwen2", "--embeddings", str(out))
+    precomputed = eval_json(capsys, "--model", "shipped", "--data", str(beir), "--backbone", "tiny-qwen2",
+                            "--embeddings", str(out))
     direct = eval_json(capsys, *args, "--backbone", "tiny-qwen2", "--no-cache")
     assert precomputed["fingerprint"] == direct["fingerprint"]
     assert precomputed["value"] == pytest.approx(direct["value"], abs=1e-4)
     # the other alignment is another model: its vectors were not computed, and are not served
-    assert main(["eval", *args, "--backbone", "tiny-llama", "--embeddings", str(out)]) == 2
+    assert main(["eval", "--model", "shipped", "--data", str(beir), "--backbone", "tiny-llama",
+                 "--embeddings", str(out)]) == 2
     assert "holds no embeddings for model" in capsys.readouterr().err

@@ -30,7 +30,8 @@ def texts_to_embed(task: str, data) -> list[tuple[str, list[str]]]:
 
 def embed(model_name: str, task: str, data_path: str, out: str, split: str = "test", instruction: str | None = None,
           document_instruction: str | None = None, device: str | None = None, batch_size: int = 32,
-          progress: bool = False, dtype: str = "float32", backbone: str | None = None) -> dict:
+          progress: bool = False, dtype: str = "float32", backbone: str | None = None,
+          label: str | None = None) -> dict:
     from .encoders import BASELINE_NAMES, load_encoder
 
     if model_name in BASELINE_NAMES:
@@ -42,7 +43,7 @@ def embed(model_name: str, task: str, data_path: str, out: str, split: str = "te
                "instruction": instruction, "document_instruction": document_instruction, "sides": {}}
     for side, texts in texts_to_embed(task, data):
         side_instruction = instruction if side == "query" else document_instruction
-        store = EmbeddingStore(out, model_label(model_name, backbone), encoder.fingerprint, side, side_instruction, encoder.device,
+        store = EmbeddingStore(out, model_label(label or model_name, backbone), encoder.fingerprint, side, side_instruction, encoder.device,
                                dtype)
         started = time.perf_counter()
         encode = encoder.encode_queries if side == "query" else encoder.encode_documents
@@ -64,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--document-instruction", default=None, help="document-side instruction (default: the model's)")
     p.add_argument("--out", required=True, help="folder for the .npy/.json stores")
     p.add_argument("--backbone", default=None, help="for a checkpoint aligned to several Embedding LLMs: which one")
+    p.add_argument("--label", default=None,
+                   help="the model name the scorer will be given (default: --model as written here); e.g. a "
+                        "checkpoint at /root/run on the GPU machine that will be assets/default-model here")
     p.add_argument("--device", default=None)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--float16", action="store_true", help="store vectors as float16 (half the size to bring back)")
@@ -73,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = embed(args.model, args.task, args.data, args.out, args.split, args.instruction,
                         args.document_instruction, args.device, args.batch_size, progress=True,
-                        dtype="float16" if args.float16 else "float32", backbone=args.backbone)
+                        dtype="float16" if args.float16 else "float32", backbone=args.backbone,
+                        label=args.label)
     except (TrainingError, BackboneError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
