@@ -227,14 +227,14 @@ def test_bench_levers_tabulates_cli_runs_with_their_differing_setting(tmp_path, 
     log = [json.loads(line) for line in (runs[0] / "train_log.jsonl").read_text().splitlines()]
     assert all("dev/toy/ndcg_at_10" in e and "dev/sts/spearman" in e for e in log)
     capsys.readouterr()
-    report = tmp_path / "levers.json"
-    assert main(["bench", "levers", *map(str, runs), "--json", str(report)]) == 0
+    assert main(["bench", "levers", *map(str, runs)]) == 0
     table = capsys.readouterr().out.strip().splitlines()
     header = [cell.strip() for cell in table[0].strip("|").split("|")]
     assert header[:2] == ["run", "num_soft_tokens"]  # the one setting that differs, nothing that does not
     assert {"dev/score", "best dev/score (step)", "toy ndcg@10", "toy recall@10", "sts spearman"} <= set(header)
     assert table[2].startswith("| k2 | 2 | 2 |") and table[3].startswith("| k3 | 3 | 2 |")
-    saved = json.loads(report.read_text())
+    assert main(["bench", "levers", "--json", *map(str, runs)]) == 0
+    saved = json.loads(capsys.readouterr().out)
     assert saved["differing_settings"] == ["num_soft_tokens"]
     assert saved["runs"][0]["best_step"] in (1, 2) and "dev/score" in saved["runs"][0]["final"]
     assert main(["bench", "levers", str(tmp_path)]) == 2

@@ -103,23 +103,22 @@ def _register_levers(suites) -> None:
                     "peak memory (CUDA max allocated; peak RSS on CPU), the final dev/score, the best dev/score "
                     "with its step, and every final dev metric (runs trained with dev scoring: --dev, "
                     "--dev-corpus, --dev-sts). Choose settings on these dev scores, never on a test split.",
-        epilog="example: promptembedder bench levers runs/k5-suffix runs/k10-suffix runs/k5-prefix "
-               "--json runs/levers.json")
+        epilog="example: promptembedder bench levers runs/base runs/k16 runs/mean > runs/levers.md")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="training run directories (with train_log.jsonl)")
-    p.add_argument("--json", default=None, metavar="PATH", help="also write the runs' figures as JSON here")
+    p.add_argument("--json", action="store_true",
+                   help="print JSON instead of the table: {differing_settings, runs: [{run, settings, steps, train_s, "
+                        "dev_s, peak_memory_bytes, final: {dev/...}, best_score, best_step}]}")
     p.set_defaults(handler=bench_levers)
 
 
 def bench_levers(args: argparse.Namespace) -> int:
     import json
-    from pathlib import Path
 
     from training.levers import differing_settings, levers_table, read_run
 
     runs = [read_run(run) for run in args.runs]
-    print(levers_table(runs))
     if args.json:
-        report = {"differing_settings": differing_settings(runs), "runs": runs}
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
-        print(f"report written to {args.json}", file=sys.stderr)
+        print(json.dumps({"differing_settings": differing_settings(runs), "runs": runs}, indent=2))
+    else:
+        print(levers_table(runs))
     return 0

@@ -65,8 +65,8 @@ def _value(value) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
+        value = json.dumps(value, separators=(",", ":"))
+    return str(value).replace("|", "\\|") if value != "" else '""'  # a pipe would split the markdown cell
 
 
 def _seconds(s: float) -> str:
