@@ -229,3 +229,22 @@ def test_length_buckets_give_the_same_vectors(tmp_path):
         bucketed = trainer._embed(tokens, soft)
         trainer.config.length_buckets = 1
         assert torch.allclose(bucketed, trainer._embed(tokens, soft), atol=1e-5)
+
+
+def test_saved_model_runs_at_the_annealed_temperature_and_alignment_keeps_it(tmp_path):
+    records = fixed_records()
+    model = pe_model()
+    Trainer(model, records, train_config(tmp_path, "base", max_steps=3, tau_start=1.0, tau_end=0.3)).train()
+    model.eval()
+    reloaded = PromptEmbedder.from_pretrained(tmp_path / "base", device="cpu")
+    assert reloaded.config.gumbel_tau == pytest.approx(0.3)
+    # the in-process model at the end of training and the checkpoint are the same embedder
+    model.gumbel_tau = 0.3
+    assert torch.allclose(torch.as_tensor(model.encode(["a cat"])), torch.as_tensor(reloaded.encode(["a cat"])))
+    # alignment-only training leaves P, and the temperature P's output was computed at, as they were
+    aligned = attach_backbone(reloaded, "tiny-qwen2")
+    Trainer(aligned, records, train_config(tmp_path, "aligned", mode="alignment", max_steps=3, tau_start=1.0,
+                                           tau_end=0.1)).train()
+    log = [json.loads(line) for line in (tmp_path / "aligned" / "train_log.jsonl").read_text().splitlines()]
+    assert {entry["tau"] for entry in log if "tau" in entry} == {0.3}
+    assert PromptEmbedder.from_pretrained(tmp_path / "aligned", device="cpu").config.gumbel_tau == pytest.approx(0.3)

@@ -174,6 +174,10 @@ class Trainer:
         self.cuda = self.device.type == "cuda"
         self.loss = InfoNCE(config.temperature, config.learnable_temperature).to(self.device)
         self.model.embedding.left_pad = False  # right padding: left-padded rows gave NaN gradients (findings)
+        if config.mode == "prompter" and model.prompter is not None:
+            # the saved model runs where the anneal ends (noise-free); alignment mode keeps the checkpoint's tau,
+            # since P's frozen output must be the one inference will see
+            model.config.gumbel_tau = config.tau_end
         groups = select_trainable(model, config)
         if config.learnable_temperature:
             groups.append(dict(params=[self.loss.log_temperature], lr=config.alignment_lr, weight_decay=0.0,
@@ -312,7 +316,8 @@ class Trainer:
         with open(self.output / LOG_FILE, "a", encoding="utf-8") as log:
             while step < config.max_steps:
                 start = time.perf_counter()
-                self.model.gumbel_tau = tau_at(step, config)
+                if config.mode == "prompter":
+                    self.model.gumbel_tau = tau_at(step, config)
                 factor = lr_factor(step, config)
                 for group in self.optimizer.param_groups:
                     group["lr"] = group["base_lr"] * factor
