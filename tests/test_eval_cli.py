@@ -132,6 +132,7 @@ def test_gpu_embed_of_one_alignment_of_a_multi_backbone_checkpoint(beir, tmp_pat
     direct = eval_json(capsys, *args, "--backbone", "tiny-qwen2", "--no-cache")
     assert precomputed["fingerprint"] == direct["fingerprint"]
     assert precomputed["value"] == pytest.approx(direct["value"], abs=1e-4)
+    assert precomputed["model"] == "shipped@tiny-qwen2"  # each backbone of a checkpoint is its own row
     # the other alignment is another model: its vectors were not computed, and are not served
     assert main(["eval", "--model", "shipped", "--data", str(beir), "--backbone", "tiny-llama",
                  "--embeddings", str(out)]) == 2

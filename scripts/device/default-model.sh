@@ -23,16 +23,16 @@ source scripts/device/env.sh
 STEPS=${STEPS:-400} BATCH=${BATCH:-64} ALIGN_STEPS=${ALIGN_STEPS:-200}
 runs=$ROOT/runs data=$ROOT/stage/data eval=$ROOT/stage/evaldata default=$ROOT/default
 QWEN=qwen2.5-0.5b SMOLLM2=smollm2-135m GEMMA=gemma3-270m
-[ "$TINY" = 1 ] && QWEN=tiny-qwen2 SMOLLM2=tiny-llama GEMMA=tiny-gemma3
+[ "$TINY" = 1 ] && QWEN=tiny-qwen2 SMOLLM2=tiny-llama GEMMA=tiny-gemma3 OMP_NUM_THREADS=1
 
 variants() {  # variants.txt without comments, backbones renamed for a tiny rehearsal
     grep -v '^#' scripts/device/variants.txt | grep . \
         | sed -e "s/qwen2.5-0.5b/$QWEN/" -e "s/smollm2-135m/$SMOLLM2/" -e "s/gemma3-270m/$GEMMA/"
 }
-export OMP_NUM_THREADS=2 PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True  # many processes, one GPU
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True  # many processes, one GPU
 
 common() {  # the arguments every run shares: same data, steps, batch, dev scoring
-    echo --data $data/train.jsonl --dev $data/dev.jsonl --max-steps "$1" --batch-size $BATCH --eval-every 50 \
+    echo --data $data/train.jsonl --dev $data/dev.jsonl --max-steps "$1" --batch-size $BATCH --eval-every 100 \
          --save-every 100000 --no-progress --dev-corpus beir:scifact=$eval/scifact/corpus.jsonl \
          --dev-sts $eval/stsbenchmark/sts-dev.csv
 }
@@ -42,9 +42,16 @@ launch() {
     [ -f $data/train.jsonl ] || { gunzip -c $ROOT/stage/train.jsonl.gz > $data/train.jsonl;
                                   gunzip -c $ROOT/stage/dev.jsonl.gz > $data/dev.jsonl; }
     [ -d $eval ] || cp -r transfer/evaldata $eval
+    if [ "$TINY" = 1 ]; then  # a rehearsal on 2 cores: small test and dev sets (SciFact: the judged documents)
+        python3 -c "import json, sys; judged = {l.split()[1] for l in open(sys.argv[1]).readlines()[1:]}; \
+            docs = [l for l in open(sys.argv[2]) if json.loads(l)['_id'] in judged]; open(sys.argv[2], 'w').writelines(docs)" \
+            $eval/scifact/qrels/test.tsv $eval/scifact/corpus.jsonl
+        for f in $eval/stsbenchmark/sts-dev.csv $eval/stsbenchmark/sts-test.csv; do head -n 200 $f > $f.head && mv $f.head $f; done
+    fi
     variants | while read -r name command args; do
         setsid bash -c "start=\$(date +%s); python3 -m app.cli $command $args -o $runs/$name $(common $STEPS) \
-            > $runs/$name.log 2>&1; echo \"rc=\$? seconds=\$(( \$(date +%s) - start ))\" > $runs/$name.done" &
+            > $runs/$name.log 2>&1; echo \"rc=\$? seconds=\$(( \$(date +%s) - start ))\" > $runs/$name.done" \
+            < /dev/null > /dev/null 2>&1 &  # detached: the call returns now, the run goes on
         echo "launched $name: $command $args"
     done
 }
@@ -55,7 +62,8 @@ progress() {
         printf '%-10s %s %s\n' "$name" "$(cat $runs/$name.done 2>/dev/null || echo running)" \
             "$(grep -h '"step"' $runs/$name/train_log.jsonl 2>/dev/null | tail -n 1 | cut -c1-200)"
     done
-    nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader
+    command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader
+    return 0
 }
 
 wait_runs() {
@@ -65,7 +73,8 @@ wait_runs() {
         sleep 20
     done
     progress
-    grep -l -v 'rc=0' $runs/*.done 2>/dev/null | while read -r f; do echo "FAILED: $f"; tail -n 20 "${f%.done}.log"; done
+    grep -L 'rc=0' $runs/*.done 2>/dev/null | while read -r f; do echo "FAILED: $f"; tail -n 20 "${f%.done}.log"; done
+    return 0
 }
 
 align() {
@@ -78,7 +87,8 @@ align() {
     for backbone in $SMOLLM2 $GEMMA; do
         setsid bash -c "start=\$(date +%s); python3 -m app.cli align --model $best --backbone $backbone \
             -o $runs/align-$backbone $(common $ALIGN_STEPS) > $runs/align-$backbone.log 2>&1; \
-            echo \"rc=\$? seconds=\$(( \$(date +%s) - start ))\" > $runs/align-$backbone.done" &
+            echo \"rc=\$? seconds=\$(( \$(date +%s) - start ))\" > $runs/align-$backbone.done" \
+            < /dev/null > /dev/null 2>&1 &
     done
 }
 
@@ -107,9 +117,9 @@ PY
                 --out $emb --float16 --batch-size 64 "$@" 2>&1 | grep -v -E 'it/s\]|s/it\]'
         done
     }
-    embed $default assets/default-model --backbone $QWEN > $runs/embed-qwen.log &
-    embed $default assets/default-model --backbone $SMOLLM2 > $runs/embed-smollm2.log &
-    embed $default assets/default-model --backbone $GEMMA > $runs/embed-gemma.log &
+    embed $default default --backbone $QWEN > $runs/embed-qwen.log &
+    embed $default default --backbone $SMOLLM2 > $runs/embed-smollm2.log &
+    embed $default default --backbone $GEMMA > $runs/embed-gemma.log &
     embed $runs/lora lora-$QWEN > $runs/embed-lora.log & wait
     cat $runs/embed-*.log
     tar -C $runs --exclude='checkpoint-*' --exclude='*.safetensors' -czf $OUT/logs.tar.gz .

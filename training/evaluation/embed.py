@@ -47,7 +47,7 @@ def embed(model_name: str, task: str, data_path: str, out: str, split: str = "te
                                dtype)
         started = time.perf_counter()
         encode = encoder.encode_queries if side == "query" else encoder.encode_documents
-        encoded = fill(store, texts, encode, side_instruction, progress=progress, desc=f"{side}s")
+        encoded = fill(store, texts, encode, side_instruction, progress=progress, desc="queries" if side == "query" else "documents")
         summary["sides"][side] = {"texts": len(texts), "encoded": encoded, "stored": len(store),
                                   "seconds": round(time.perf_counter() - started, 1)}
     return summary

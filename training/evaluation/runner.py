@@ -19,6 +19,7 @@ from pathlib import Path
 from training.errors import TrainingError
 
 from .data import TASKS, data_hash, dataset_name, query_instruction, read_task
+from .embedding_cache import model_label
 
 # the few figures a table shows per task; every other mteb score stays in "scores"
 HEADLINE = {
@@ -93,17 +94,18 @@ def evaluate(request: EvalRequest, model=None) -> dict:
     instruction = query_instruction(request.task, request.data, request.instruction)
     model = model or load_model(request)
     key = _result_key(model.fingerprint, request, dhash, instruction)
+    label = model_label(request.model, request.backbone)  # one checkpoint on several backbones: several rows
     path = cache_dir("results") / f"{key}.json"
     if request.use_cache and path.is_file():
         try:
             # the name as asked this time: one checkpoint can be reached by several paths
-            return {**json.loads(path.read_text()), "model": request.model, "cached": True}
+            return {**json.loads(path.read_text()), "model": label, "cached": True}
         except ValueError:
             pass  # a damaged entry is recomputed and rewritten
     started = time.perf_counter()
     scores = _run_mteb(model, request, data, dataset, instruction)
     result = {
-        "model": request.model, "fingerprint": model.fingerprint, "task": request.task, "dataset": dataset,
+        "model": label, "fingerprint": model.fingerprint, "task": request.task, "dataset": dataset,
         "split": request.split, "data_hash": dhash, "instruction": instruction,
         "document_instruction": request.document_instruction,
         "metric": HEADLINE[request.task][0][0], "value": scores[HEADLINE[request.task][0][1]],
