@@ -12,7 +12,8 @@
 #
 # Needs the backbones staged, converted and checked (convert.sh, check_backbones.py), the prepared
 # data in /root/stage/{train,dev}.jsonl.gz and transfer/evaldata carried once. scripts/device/README.md
-# has the whole call sequence. Environment: STEPS (default 400), BATCH (64), ALIGN_STEPS (200).
+# has the whole call sequence. Environment: STEPS (default 400), BATCH (64), ALIGN_STEPS (200),
+# VARIANTS (names from variants.txt to run, default all; `lora`, `smollm2` and `gemma` are needed later).
 #
 # TINY=1 ROOT=/tmp/dry OUT=/tmp/dry/out STEPS=4 BATCH=4 bash scripts/device/default-model.sh launch|...
 # rehearses every step on this CPU with the tiny random-weight backbones: do that before a lease.
@@ -25,8 +26,9 @@ runs=$ROOT/runs data=$ROOT/stage/data eval=$ROOT/stage/evaldata default=$ROOT/de
 QWEN=qwen2.5-0.5b SMOLLM2=smollm2-135m GEMMA=gemma3-270m
 [ "$TINY" = 1 ] && QWEN=tiny-qwen2 SMOLLM2=tiny-llama GEMMA=tiny-gemma3 OMP_NUM_THREADS=1
 
-variants() {  # variants.txt without comments, backbones renamed for a tiny rehearsal
+variants() {  # variants.txt without comments (only those named in VARIANTS, when set), backbones renamed for TINY
     grep -v '^#' scripts/device/variants.txt | grep . \
+        | awk -v only=" ${VARIANTS:-} " 'only == "  " || index(only, " " $1 " ")' \
         | sed -e "s/qwen2.5-0.5b/$QWEN/" -e "s/smollm2-135m/$SMOLLM2/" -e "s/gemma3-270m/$GEMMA/"
 }
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True  # many processes, one GPU
