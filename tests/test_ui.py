@@ -214,3 +214,47 @@ def test_labelled_queries_errors_name_the_file_and_line(tmp_path):
     assert read_labelled_queries(path) == [{"query": "json files", "relevant": ["json.md"]}]
     with pytest.raises(TrainingError, match="no such file"):
         read_labelled_queries(tmp_path / "missing.jsonl")
+
+
+def test_collection_dropdowns_pick_up_a_collection_created_after_the_page_was_built(state):
+    """Opening a dropdown or its tab, and the timer after an indexing job moved, list new collections."""
+    import gradio as gr
+
+    from app.ui.app import build_app, collection_lists
+
+    def create(name):
+        state.store.open(name, state.model(), create=True, progress=False).close()
+
+    create("first")
+    app = build_app(state)
+    blocks = list(app.blocks.values())
+    by_id = {b.elem_id: b for b in blocks if isinstance(b, gr.Dropdown) and b.elem_id}
+    dropdowns = [by_id["search-collection"], by_id["delete-collection"], by_id["swap-collection"]]
+    create("later")  # as the demo's indexing job, an upload or the CLI in another process would
+
+    def fire(block, event: str, values: dict) -> dict:
+        """Run the handlers of one event as Gradio would: {output component: update}."""
+        updates = {}
+        for fn in app.fns.values():
+            if (block._id, event) in fn.targets:
+                result = fn.fn(*[values.get(c) for c in fn.inputs])
+                result = result if len(fn.outputs) > 1 else (result,)
+                updates.update(zip(fn.outputs, result))
+        return updates
+
+    selected = {dropdown: "first" for dropdown in dropdowns}
+    for dropdown in dropdowns:
+        update = fire(dropdown, "focus", selected)[dropdown]
+        assert update["choices"] == ["first", "later"] and "value" not in update  # the selection stays
+    tabs = [b for b in blocks if isinstance(b, gr.Tab) and b.label in ("Search", "Collections", "Backbones")]
+    refreshed = {}
+    for tab in tabs:
+        refreshed.update(fire(tab, "select", selected))
+    assert all(refreshed[d]["choices"] == ["first", "later"] for d in dropdowns)
+
+    # the timer: only when the collections differ from what the page lists
+    assert collection_lists(state, ["first", "later"], "first", "first", "first")[:3] == (gr.skip(),) * 3
+    state.store.drop("first")
+    search, victim, swap, listed = collection_lists(state, ["first", "later"], "first", "first", "first")
+    assert listed == ["later"] and search["value"] == swap["value"] == "later"  # a gone selection moves on
+    assert victim == {"__type__": "update", "choices": ["later"], "value": None}  # nothing preselected to delete

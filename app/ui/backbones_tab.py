@@ -8,6 +8,7 @@ import gradio as gr
 import pandas as pd
 
 from . import render
+from .collection_list import collection_dropdown
 from .state import AppState, ModelChoice
 from .swap import METRICS, run_swap
 
@@ -120,7 +121,7 @@ def tick(state: AppState, seen: float | None):
 def build(state: AppState) -> dict:
     from embedder.backbones import BACKBONES
 
-    with gr.Tab("Backbones", id="backbones"):
+    with gr.Tab("Backbones", id="backbones") as tab:
         active = gr.Markdown(elem_id="active-model")
         table = gr.Dataframe(label="Backbones", elem_id="backbones-table", interactive=False)
         gr.Markdown("**Swap the Embedding LLM.** A trained checkpoint gets a new alignment (only the alignment "
@@ -165,5 +166,7 @@ def build(state: AppState) -> dict:
     compare_button.click(lambda q: compare(state, q), [compare_query], [before, after])
     compare_query.submit(lambda q: compare(state, q), [compare_query], [before, after])
     collection.change(labelled_path, [collection], [queries])
+    for event in (tab.select, collection.focus):
+        event(lambda c: collection_dropdown(state, c), [collection], [collection], show_progress="hidden")
     return {"active": active, "table": table, "collection": collection, "queries": queries, "data": data,
             "job": job, "metrics": metrics, "chart": chart, "log": log}

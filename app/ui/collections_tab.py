@@ -6,6 +6,7 @@ import gradio as gr
 import pandas as pd
 
 from . import render
+from .collection_list import collection_dropdown
 from .indexing import run_index, save_uploads
 from .state import AppState
 
@@ -90,7 +91,7 @@ def cancel(state: AppState) -> str:
 def build(state: AppState) -> dict:
     default_name = state.demo_collection or "my-docs"
     roots = ", ".join(f"`{r}`" for r in state.roots) or "none (start the server with --root FOLDER)"
-    with gr.Tab("Collections", id="collections"):
+    with gr.Tab("Collections", id="collections") as tab:
         stats = gr.Dataframe(label="Collections", elem_id="collections-stats", interactive=False,
                              headers=STATS_COLUMNS)
         refresh = gr.Button("Refresh stats", size="sm")
@@ -110,20 +111,22 @@ def build(state: AppState) -> dict:
             cancel_button = gr.Button("Cancel indexing", size="sm", elem_id="index-cancel")
         problems = gr.HTML(elem_id="index-problems")
         with gr.Accordion("Delete a collection", open=False):
-            victim = gr.Dropdown(label="Collection", elem_id="delete-collection")
+            # custom values allowed, as in the other tabs: a tick may race a refresh; delete() checks the name
+            victim = gr.Dropdown(label="Collection", elem_id="delete-collection", allow_custom_value=True)
             confirmation = gr.Textbox(label="Type its name to confirm", elem_id="delete-confirm")
             delete_button = gr.Button("Delete collection", variant="stop", elem_id="delete-button")
             deleted = gr.HTML(elem_id="delete-message")
 
-    def names():
-        current = state.collection_names()
-        return gr.update(choices=current, value=None)
+    def refreshed(victim_name):
+        return stats_table(state), collection_dropdown(state, victim_name, pick=False)
 
     index_folder.click(lambda f, n: start_folder(state, f, n), [folder, name], [message])
     index_upload.click(lambda f, n: start_upload(state, f, n), [upload, name], [message])
     cancel_button.click(lambda: cancel(state), None, [message])
-    refresh.click(lambda: (stats_table(state), names()), None, [stats, victim])
+    for event in (refresh.click, tab.select):
+        event(refreshed, [victim], [stats, victim], show_progress="hidden")
+    victim.focus(lambda v: collection_dropdown(state, v, pick=False), [victim], [victim], show_progress="hidden")
+    # the other tabs' collection dropdowns refresh when their tab is selected
     delete_button.click(lambda v, c: delete(state, v, c), [victim, confirmation], [deleted]).then(
-        lambda: (stats_table(state), names()), None, [stats, victim])
-    return {"stats": stats, "job": job, "problems": problems, "victim": victim,
-            "names": names}
+        refreshed, [victim], [stats, victim])
+    return {"stats": stats, "job": job, "problems": problems, "victim": victim}

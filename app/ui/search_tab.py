@@ -7,6 +7,7 @@ import time
 import gradio as gr
 
 from . import render
+from .collection_list import collection_dropdown
 from .state import AppState
 
 
@@ -42,21 +43,21 @@ def search(state: AppState, collection: str, instruction: str, custom: str, quer
     return render.hits(found, query), f"{len(found)} result(s) in {1000 * seconds:.0f} ms with {state.model_choice.label}{partial}"
 
 
-def choices(state: AppState, collection: str | None = None):
-    """Fresh collection and instruction choices (on page load and on demand)."""
-    names = state.collection_names()
-    if collection not in names:
-        collection = state.demo_collection if state.demo_collection in names else (names[0] if names else None)
+def choices(state: AppState, collection: str | None = None, instruction: str | None = None):
+    """Fresh collection and instruction choices; each selection stays while it still exists."""
+    listed = collection_dropdown(state, collection)
+    collection = listed.get("value", collection)
     try:
         instructions = state.instructions(collection) if collection else []
     except Exception:
         instructions = []
-    return (gr.update(choices=names, value=collection),
-            gr.update(choices=instructions, value=instructions[0] if instructions else None))
+    if instruction in instructions:  # kept: left out of the update, as collection_dropdown does
+        return listed, gr.update(choices=instructions)
+    return listed, gr.update(choices=instructions, value=instructions[0] if instructions else None)
 
 
 def build(state: AppState, examples: list[str]) -> dict:
-    with gr.Tab("Search", id="search"):
+    with gr.Tab("Search", id="search") as tab:
         with gr.Row():
             # custom values allowed: a click may race the update of the choices; search() checks the values itself
             collection = gr.Dropdown(label="Collection", elem_id="search-collection", scale=2, allow_custom_value=True)
@@ -81,5 +82,9 @@ def build(state: AppState, examples: list[str]) -> dict:
     button.click(run, inputs, [results, latency])
     query.submit(run, inputs, [results, latency])
     collection.change(lambda c: choices(state, c)[1], [collection], [instruction])
-    refresh.click(lambda c: choices(state, c), [collection], [collection, instruction])
+    lists = lambda c, i: choices(state, c, i)  # noqa: E731
+    for event in (refresh.click, tab.select):
+        event(lists, [collection, instruction], [collection, instruction], show_progress="hidden")
+    collection.focus(lambda c: collection_dropdown(state, c), [collection], [collection], show_progress="hidden")
+    instruction.focus(lambda c, i: lists(c, i)[1], [collection, instruction], [instruction], show_progress="hidden")
     return {"collection": collection, "instruction": instruction, "refresh": lambda c=None: choices(state, c)}
