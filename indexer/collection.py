@@ -8,35 +8,37 @@
 
 The model is any object with encode(texts, instruction=...), encode_document(texts, instruction=...),
 tokenizer, dimension and fingerprint; the indexer never trains anything.
+
+`Collection` gets its indexing (index, upsert, delete) from ingest.py and its crash recovery (check,
+reconcile, run on every writable open) from reconcile.py; here: opening, the FAISS file, search.
 """
 from __future__ import annotations
 
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from .chunking import check_sizes, chunk_text
+from .chunking import check_sizes
 from .consistency import Report, compare
 from .errors import IndexerError
 from .filters import Filter, condition, path_prefix_condition
-from .loaders import LoadedFile, LoaderOptions, Problem, Record, file_hash, iter_loaded, walk
+from .ingest import IndexReport, IngestMixin, delete_documents  # noqa: F401  (IndexReport: imported from here)
 from .locks import WriteLock
+from .reconcile import ReconcileMixin
 from .store import (ChunkRow, CollectionRow, DocumentRow, IndexRow, collection_chunk_ids, make_engine,
                     make_sessions, sqlite_url, utcnow)
 from .vectors import KINDS, VectorIndex, desired_kind
 
 DEFAULT_CHUNK_TOKENS = 256
 DEFAULT_CHUNK_OVERLAP = 32
-BATCH_CHUNKS = 64  # chunks embedded and committed together: what a kill can lose
 SAVE_INTERVAL = 5.0  # seconds between FAISS saves during a run (and one at the end)
-_ID_BATCH = 500  # ids per SQL IN (...) clause
 
 
 @dataclass
@@ -55,33 +57,6 @@ class Hit:
                 "position": self.position, "record": self.record, "chunk_id": self.chunk_id,
                 "metadata": self.metadata}
 
-
-@dataclass
-class IndexReport:
-    collection: str
-    files: int = 0
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    chunks_embedded: int = 0
-    completed: int = 0  # chunks of an interrupted run embedded on open
-    problems: list[Problem] = field(default_factory=list)
-    seconds: float = 0.0
-
-    def as_dict(self) -> dict:
-        data = {k: v for k, v in self.__dict__.items() if k != "problems"}
-        return {**data, "problems": [{"path": p.path, "message": p.message} for p in self.problems]}
-
-    def summary(self) -> str:
-        lines = [f"{self.collection}: {self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
-                 f"{self.removed} removed; {self.chunks_embedded} chunks embedded in {self.seconds:.1f} s"]
-        if self.completed:
-            lines.append(f"  completed an interrupted run: {self.completed} chunks embedded")
-        if self.problems:
-            lines.append(f"  {len(self.problems)} problem(s):")
-            lines.extend(f"    {p}" for p in self.problems)
-        return "\n".join(lines)
 
 
 def default_instructions(model) -> tuple[str, str]:
@@ -282,12 +257,12 @@ class Collections:
             with self.sessions() as session:
                 row = self.row(session, name)
                 collection_id = row.id
-            return _delete_documents(self, collection_id, paths, loaded={})
+            return delete_documents(self, collection_id, paths, loaded={})
         finally:
             lock.release()
 
 
-class Collection:
+class Collection(ReconcileMixin, IngestMixin):
     """One collection with the FAISS index of one (instruction, model). Open it with Collections.open()."""
 
     def __init__(self, store: Collections, row: CollectionRow, index_row: IndexRow, model, lock: WriteLock | None,
@@ -385,212 +360,10 @@ class Collection:
         if not self.writable and self.vectors.changed_on_disk(self.path) and self.path.exists():
             self.vectors = VectorIndex.load(self.path, self.index_row.params)
 
-    # ----- consistency ------------------------------------------------------------------------
-    def check(self) -> Report:
-        with self.store.sessions() as session:
-            chunk_ids = collection_chunk_ids(session, self.row.id)
-        vector_ids = self.vectors.ids()
-        orphans, missing, duplicates = compare(chunk_ids, vector_ids)
-        return Report(self.name, self.instruction, self.index_row.fingerprint, len(chunk_ids),
-                      len(vector_ids), orphans, missing, duplicates, self.file_problem)
-
-    def reconcile(self) -> Report:
-        """Remove vectors without rows, embed rows without vectors, save. Runs on every writable open."""
-        self._require_writable()
-        report = self.check()
-        if report.ok:
-            return report
-        stale = np.union1d(report.orphans, report.duplicates)
-        self.vectors.remove(stale)
-        todo = self._copy_from_siblings(np.union1d(report.missing, report.duplicates))
-        self.completed = self._embed_chunk_ids(todo)
-        self.file_problem = None
-        self._dirty = True
-        self.save()
-        report.repaired = True
-        return report
-
-    def _copy_from_siblings(self, ids: np.ndarray) -> np.ndarray:
-        """Take vectors from another index of this collection with the same model and document
-        instruction (only the query instruction differs, so document vectors are identical); returns
-        the ids still to embed."""
-        if len(ids) == 0:
-            return ids
-        with self.store.sessions() as session:
-            siblings = session.scalars(select(IndexRow).where(
-                IndexRow.collection_id == self.row.id, IndexRow.id != self.index_row.id,
-                IndexRow.fingerprint == self.index_row.fingerprint,
-                IndexRow.document_instruction == self.document_instruction)).all()
-        for sibling in siblings:
-            path = self.store.directory / sibling.file
-            if len(ids) == 0 or not path.exists():
-                continue
-            try:
-                source = VectorIndex.load(path, sibling.params)
-            except RuntimeError:
-                continue
-            have = np.intersect1d(ids, source.ids())
-            for start in range(0, len(have), 4096):
-                part = have[start:start + 4096]
-                self.vectors.add(part, source.index.reconstruct_batch(part))
-            ids = np.setdiff1d(ids, have)
-            self._dirty = True
-        return ids
-
-    def _embed_chunk_ids(self, ids: np.ndarray) -> int:
-        from tqdm.auto import tqdm
-
-        done = 0
-        with tqdm(total=len(ids), desc=f"completing '{self.name}'", unit="chunk", disable=not self.progress) as bar:
-            for start in range(0, len(ids), _ID_BATCH):
-                part = [int(i) for i in ids[start:start + _ID_BATCH]]
-                with self.store.sessions() as session:
-                    rows = session.execute(select(ChunkRow.id, ChunkRow.text).where(ChunkRow.id.in_(part))).all()
-                if rows:
-                    vectors = self._encode_documents([text for _, text in rows])
-                    self.vectors.add(np.array([i for i, _ in rows], dtype=np.int64), vectors)
-                    self._dirty = True
-                    self._maybe_save()
-                done += len(rows)
-                bar.update(len(part))
-        return done
-
+    # ----- embedding (ingest and reconcile) ---------------------------------------------------
     def _encode_documents(self, texts: list[str]) -> np.ndarray:
         vectors = self.model.encode_document(texts, instruction=self.document_instruction, show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32)
-
-    # ----- indexing ---------------------------------------------------------------------------
-    def index(self, paths: Sequence[str | os.PathLike], options: LoaderOptions | None = None,
-              batch_chunks: int = BATCH_CHUNKS) -> IndexReport:
-        """Index files and folders: new and changed files are embedded, files gone from a folder removed."""
-        self._require_writable()
-        options = options or LoaderOptions()
-        started = time.perf_counter()
-        report = IndexReport(self.name, completed=self.completed)
-        files, report.problems = walk(paths)
-        report.files = len(files)
-        known = self._known_documents()
-        present = {str(f) for f in files}
-        gone = []
-        for root in (Path(p).expanduser().resolve() for p in paths):
-            if root.is_dir():
-                prefix = str(root) + os.sep
-                gone += [path for path in known if path.startswith(prefix) and path not in present]
-        if gone:
-            report.removed = _delete_documents(self.store, self.row.id, gone, {self.index_row.id: self.vectors},
-                                               exact=True)
-            self._dirty = True
-        to_load = []
-        for f in files:
-            old = known.get(str(f))
-            stat = _stat(f)
-            if old is not None and stat is not None and (old[1], old[2]) == stat:
-                report.unchanged += 1
-            else:
-                to_load.append(f)
-        self._ingest(iter_loaded(to_load, options), len(to_load), known, report, batch_chunks)
-        self._finish()
-        report.seconds = time.perf_counter() - started
-        return report
-
-    def upsert(self, documents: Iterable[dict], batch_chunks: int = BATCH_CHUNKS) -> IndexReport:
-        """Add or replace documents given as {"id": key, "text": ..., "title": ..., "metadata": {...}}."""
-        self._require_writable()
-        started = time.perf_counter()
-        report = IndexReport(self.name, completed=self.completed)
-        items = []
-        for number, doc in enumerate(documents):
-            key, text = doc.get("id"), doc.get("text")
-            if not isinstance(key, str) or not key or not isinstance(text, str):
-                raise ValueError(f"document {number}: needs a non-empty string 'id' and a string 'text'")
-            metadata = dict(doc.get("metadata") or {})
-            digest = file_hash((text + "\0" + repr(sorted(metadata.items())) + "\0" + doc.get("title", "")).encode())
-            items.append(LoadedFile(key, digest, 0.0, len(text), [Record(text, doc.get("title", ""), metadata)], {}))
-        items = list({item.path: item for item in items}.values())  # a key given twice: the last one wins
-        report.files = len(items)
-        self._ingest(iter(items), len(items), self._known_documents(), report, batch_chunks)
-        self._finish()
-        report.seconds = time.perf_counter() - started
-        return report
-
-    def delete(self, paths: Sequence[str]) -> int:
-        """Delete documents (exact paths or keys, or everything under a directory) from every index."""
-        self._require_writable()
-        count = _delete_documents(self.store, self.row.id, paths, {self.index_row.id: self.vectors})
-        self._dirty = True
-        self.save()
-        return count
-
-    def _finish(self) -> None:
-        self._maybe_rebuild()
-        if self._dirty:
-            self.save()
-
-    def _known_documents(self) -> dict[str, tuple[str, float, int]]:
-        with self.store.sessions() as session:
-            rows = session.execute(select(DocumentRow.path, DocumentRow.content_hash, DocumentRow.mtime,
-                                          DocumentRow.size).where(DocumentRow.collection_id == self.row.id))
-            return {path: (digest, mtime, size) for path, digest, mtime, size in rows}
-
-    def _ingest(self, loaded: Iterable[LoadedFile | Problem], total: int, known: dict, report: IndexReport,
-                batch_chunks: int) -> None:
-        from tqdm.auto import tqdm
-
-        batch: list[tuple[LoadedFile, list[dict]]] = []
-        pending = 0
-        with tqdm(total=total, desc=f"indexing '{self.name}'", unit="doc", disable=not self.progress) as bar:
-            for item in loaded:
-                bar.update(1)
-                if isinstance(item, Problem):
-                    report.problems.append(item)
-                    continue
-                report.problems.extend(item.problems)
-                old = known.get(item.path)
-                if old is not None and old[0] == item.content_hash:
-                    self._touch(item)  # same content, new mtime: nothing to embed
-                    report.unchanged += 1
-                    continue
-                chunks = self._chunk(item)
-                if not chunks:
-                    report.problems.append(Problem(item.path, "no text to index after chunking"))
-                    continue
-                if old is None:
-                    report.added += 1
-                else:
-                    report.updated += 1
-                batch.append((item, chunks))
-                pending += len(chunks)
-                if pending >= batch_chunks:
-                    report.chunks_embedded += self._write_batch(batch)
-                    batch, pending = [], 0
-                    bar.set_postfix(chunks=report.chunks_embedded)
-            if batch:
-                report.chunks_embedded += self._write_batch(batch)
-
-    def _chunk(self, item: LoadedFile) -> list[dict]:
-        chunks = []
-        for number, record in enumerate(item.records):
-            for piece in chunk_text(record.text, self.model.tokenizer, self.row.chunk_tokens, self.row.chunk_overlap):
-                chunks.append({"position": len(chunks), "record": number, "start": piece.start, "end": piece.end,
-                               "title": record.title, "text": piece.text, "meta": record.metadata})
-        return chunks
-
-    def _touch(self, item: LoadedFile) -> None:
-        with self.store.sessions.begin() as session:
-            session.execute(update(DocumentRow).where(DocumentRow.collection_id == self.row.id,
-                                                      DocumentRow.path == item.path)
-                            .values(mtime=item.mtime, size=item.size, meta=item.metadata))
-
-    def _write_batch(self, batch: list[tuple[LoadedFile, list[dict]]]) -> int:
-        """Embed, then commit rows (old chunks out, new in) in one transaction, then add the vectors."""
-        texts = [chunk["text"] for _, chunks in batch for chunk in chunks]
-        vectors = self._encode_documents(texts)
-        new_ids, old_ids = write_documents(self.store, self.row.id, batch)
-        self.vectors.remove(old_ids)
-        self.vectors.add(new_ids, vectors)
-        self._dirty = True
-        self._maybe_save()
-        return len(texts)
 
     # ----- search -----------------------------------------------------------------------------
     def search(self, query: str, k: int = 10, filters: Sequence[str | Filter] = (),
@@ -638,90 +411,6 @@ class Collection:
     def stats(self) -> dict:
         return self.store.stats(self.name)[0]
 
-
-# ----- helpers shared by the store and its collections ------------------------------------------
-def write_documents(store: Collections, collection_id: int, batch) -> tuple[np.ndarray, np.ndarray]:
-    """Replace the given documents' chunks in one transaction; (new chunk ids, removed chunk ids).
-
-    Bulk statements (one per table, RETURNING the new ids): per-row ORM flushes cost 10x more.
-    """
-    now = utcnow()
-    with store.sessions.begin() as session:
-        paths = [item.path for item, _ in batch]
-        existing: dict[str, int] = {}
-        for start in range(0, len(paths), _ID_BATCH):
-            existing.update((path, doc_id) for doc_id, path in session.execute(
-                select(DocumentRow.id, DocumentRow.path).where(DocumentRow.collection_id == collection_id,
-                                                               DocumentRow.path.in_(paths[start:start + _ID_BATCH]))))
-        old_doc_ids = list(existing.values())
-        old_ids = []
-        for start in range(0, len(old_doc_ids), _ID_BATCH):
-            part = old_doc_ids[start:start + _ID_BATCH]
-            old_ids += session.scalars(select(ChunkRow.id).where(ChunkRow.document_id.in_(part))).all()
-            session.execute(delete(ChunkRow).where(ChunkRow.document_id.in_(part)))
-        fields = lambda item: {"content_hash": item.content_hash, "mtime": item.mtime, "size": item.size,  # noqa: E731
-                               "meta": item.metadata, "indexed": now}
-        updates = [{"id": existing[item.path], **fields(item)} for item, _ in batch if item.path in existing]
-        if updates:
-            session.execute(update(DocumentRow), updates)
-        inserts = [{"collection_id": collection_id, "path": item.path, **fields(item)}
-                   for item, _ in batch if item.path not in existing]
-        if inserts:
-            returned = session.execute(insert(DocumentRow).returning(DocumentRow.id, DocumentRow.path,
-                                                                     sort_by_parameter_order=True), inserts)
-            existing.update((path, doc_id) for doc_id, path in returned)
-        rows = [{"document_id": existing[item.path], **chunk} for item, chunks in batch for chunk in chunks]
-        new_ids = session.scalars(insert(ChunkRow).returning(ChunkRow.id, sort_by_parameter_order=True), rows).all()
-    return np.asarray(new_ids, dtype=np.int64), np.asarray(old_ids, dtype=np.int64)
-
-
-def _delete_documents(store: Collections, collection_id: int, paths: Sequence[str],
-                      loaded: dict[int, VectorIndex], exact: bool = False) -> int:
-    """Rows first (committed), then the vectors of every index; a kill in between leaves only orphans,
-    which the next writable open removes. `loaded` holds indexes already in memory (saved by their owner)."""
-    with store.sessions.begin() as session:
-        doc_ids: set[int] = set()
-        for raw in paths:
-            candidates = {str(raw)} if exact else {str(raw), str(Path(raw).expanduser().resolve())}
-            for candidate in candidates:
-                doc_ids.update(session.scalars(select(DocumentRow.id).where(
-                    DocumentRow.collection_id == collection_id, DocumentRow.path == candidate)))
-                if not exact:
-                    prefix = candidate.rstrip(os.sep) + os.sep
-                    doc_ids.update(session.scalars(select(DocumentRow.id).where(
-                        DocumentRow.collection_id == collection_id, path_prefix_condition(prefix))))
-        doc_list = sorted(doc_ids)
-        chunk_ids: list[int] = []
-        for start in range(0, len(doc_list), _ID_BATCH):
-            part = doc_list[start:start + _ID_BATCH]
-            chunk_ids += session.scalars(select(ChunkRow.id).where(ChunkRow.document_id.in_(part))).all()
-            session.execute(delete(ChunkRow).where(ChunkRow.document_id.in_(part)))
-            session.execute(delete(DocumentRow).where(DocumentRow.id.in_(part)))
-        index_rows = list(session.scalars(select(IndexRow).where(IndexRow.collection_id == collection_id)))
-        session.expunge_all()
-    removed = np.asarray(chunk_ids, dtype=np.int64)
-    if len(removed):
-        for index_row in index_rows:
-            if index_row.id in loaded:
-                loaded[index_row.id].remove(removed)
-                continue
-            path = store.directory / index_row.file
-            if path.exists():
-                vectors = VectorIndex.load(path, index_row.params)
-                vectors.remove(removed)
-                vectors.save(path)
-                with store.sessions.begin() as session:
-                    session.execute(update(IndexRow).where(IndexRow.id == index_row.id)
-                                    .values(vectors=vectors.ntotal))
-    return len(doc_list)
-
-
-def _stat(path: Path) -> tuple[float, int] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_mtime, st.st_size
 
 
 def _check_chunking(row: CollectionRow, tokens: int | None, overlap: int | None) -> None:
