@@ -20,6 +20,17 @@ def isolated_home(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def one_thread():
+    """Training tests: one thread is fast on a shared CPU and bit-for-bit repeatable."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def require_backbone():
     """Call with a backbone name: skips a real-backbone test, naming the command that makes it runnable."""
     from embedder.backbones import get_backbone

@@ -20,12 +20,7 @@ INSTRUCTION = "Retrieve semantically similar text."
 WORDS = "cat dog park search index query vector python mat document answer claim".split()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # fast on a shared CPU, and bit-for-bit repeatable
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def fixed_records(n: int = 16, seed: int = 0) -> list[Record]:

@@ -4,17 +4,11 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from app.cli import build_parser, main
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def toy_jsonl(path, n: int = 24):

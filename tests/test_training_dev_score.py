@@ -22,12 +22,7 @@ from training.trainer import TrainConfig, Trainer
 INSTRUCTION = "Find the match."
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class LookupModel(torch.nn.Module):
