@@ -233,6 +233,8 @@ def test_saved_model_runs_at_the_annealed_temperature_and_alignment_keeps_it(tmp
     model.eval()
     reloaded = PromptEmbedder.from_pretrained(tmp_path / "base", device="cpu")
     assert reloaded.config.gumbel_tau == pytest.approx(0.3)
+    # the run records what it ran on (the model card's hardware line)
+    assert json.loads((tmp_path / "base" / "training_args.json").read_text())["device"].startswith("CPU (")
     # the in-process model at the end of training and the checkpoint are the same embedder
     model.gumbel_tau = 0.3
     assert torch.allclose(torch.as_tensor(model.encode(["a cat"])), torch.as_tensor(reloaded.encode(["a cat"])))

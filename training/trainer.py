@@ -107,6 +107,12 @@ def lr_factor(step: int, config: TrainConfig) -> float:
     return config.min_lr_ratio + (1.0 - config.min_lr_ratio) * cosine
 
 
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"1x {torch.cuda.get_device_name(device)}"
+    return f"CPU ({os.cpu_count()} cores)"
+
+
 def tau_at(step: int, config: TrainConfig) -> float:
     """Geometric annealing from tau_start to tau_end over the run."""
     fraction = step / max(1, config.max_steps - 1)
@@ -300,7 +306,8 @@ class Trainer:
                                     "or choose another --output")
             torch.manual_seed(config.seed)
             step, consumed, skipped = 0, 0, 0
-            (self.output / "training_args.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
+            args = {**asdict(config), "device": device_name(self.device)}  # the model card's hardware line
+            (self.output / "training_args.json").write_text(json.dumps(args, indent=2) + "\n")
         else:
             step, consumed, skipped = self._load_state(Path(resume_from))
             _truncate_log(self.output / LOG_FILE, step)
