@@ -10,6 +10,7 @@ that takes a model accepts them all.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -46,6 +47,8 @@ class PromptEmbedderConfig:
     embedding_lora: dict | None = None  # the LoRA baseline's adapter on E (text mode)
     aligned_backbones: list[str] = field(default_factory=list)  # backbones with a saved alignment
     cpu_backbone: str | None = None  # an aligned backbone to run on when there is no GPU (default: the trained one)
+    deep_rank: int = 0  # > 0: the alignment also adds a rank-r projection of P's vectors to E's residual stream at
+    #                     the soft positions after every layer (an extension beyond the paper; 0 = the paper's method)
 
     @property
     def text_mode(self) -> bool:
@@ -60,6 +63,8 @@ class PromptEmbedderConfig:
             raise ValueError(f"soft_token_source must be 'hidden' or 'embedding', not {self.soft_token_source!r}")
         if not self.text_mode and not 1 <= self.num_soft_tokens <= 64:
             raise ValueError("num_soft_tokens must be between 1 and 64")
+        if self.deep_rank < 0:
+            raise ValueError("deep_rank must be 0 (off) or a positive rank")
 
 
 def _input_embedding_matrix(lm: nn.Module) -> torch.Tensor:
@@ -138,18 +143,31 @@ class Alignment(nn.Module):
     Output vectors are rescaled to the mean norm of E's real token embeddings (times a learnable
     scale, bounded): soft tokens at the wrong scale are ignored or dominate, and unbounded norms
     are how plain soft prompts diverged in our first experiments.
+
+    With deep_rank r > 0 it also maps P's vectors to one offset per layer of E (rank r, zero at
+    initialisation, so training starts from the plain method), added to the residual stream at the
+    soft positions: the soft tokens then steer every layer, not only the input. It is part of the
+    alignment, so moving to another backbone still trains the alignment alone. The output is then
+    (1 + layers, K, d_E): the input vectors, then each layer's offsets.
     """
 
-    def __init__(self, d_in: int, d_out: int, target_norm: float):
+    def __init__(self, d_in: int, d_out: int, target_norm: float, deep_rank: int = 0, layers: int = 0):
         super().__init__()
         self.proj = nn.Linear(d_in, d_out)
         self.log_scale = nn.Parameter(torch.zeros(()))
         self.register_buffer("target_norm", torch.tensor(float(target_norm)))
+        if deep_rank:
+            self.deep_down = nn.Linear(d_in, deep_rank, bias=False)
+            self.deep_up = nn.Parameter(torch.zeros(layers, deep_rank, d_out))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.proj(x)
         scale = self.target_norm * self.log_scale.clamp(-3.0, 3.0).exp()
-        return y / y.norm(dim=-1, keepdim=True).clamp_min(1e-6) * scale
+        y = y / y.norm(dim=-1, keepdim=True).clamp_min(1e-6) * scale
+        if not hasattr(self, "deep_up"):
+            return y
+        offsets = torch.einsum("...kr,lrd->...lkd", self.deep_down(x), self.deep_up)
+        return torch.cat([y.unsqueeze(-3), offsets], -3)  # x may carry leading dims (a batch of instructions)
 
 
 @dataclass
@@ -208,18 +226,21 @@ class EmbeddingLLM(nn.Module):
     def forward(self, token_lists: Sequence[Sequence[int]], soft: torch.Tensor | None,
                 output_hidden: bool = False):
         """Pooled (B, d_E) embeddings, not normalised. soft: (K, d_E) shared by the batch, or None."""
-        num_soft = 0 if soft is None else soft.shape[0]
+        num_soft = 0 if soft is None else soft.shape[-2]
         lay = self.layout(token_lists, num_soft)
         device = self.lm.get_input_embeddings().weight.device
         lay = Layout(*(t.to(device) for t in (lay.input_ids, lay.attention_mask, lay.position_ids,
                                               lay.soft_index, lay.last_index)))
         x = self.lm.get_input_embeddings()(lay.input_ids)
+        soft, offsets = split_soft(soft)
+        is_soft = (lay.soft_index >= 0)[..., None]
         if soft is not None:
             soft = soft.to(x.dtype)
-            x = torch.where((lay.soft_index >= 0)[..., None], soft[lay.soft_index.clamp(min=0)], x)
-        hidden = _decoder(self.lm)(
-            inputs_embeds=x, attention_mask=lay.attention_mask, position_ids=lay.position_ids, use_cache=False
-        ).last_hidden_state
+            x = torch.where(is_soft, soft[lay.soft_index.clamp(min=0)], x)
+        with self._deep_offsets(offsets, lay.soft_index):
+            hidden = _decoder(self.lm)(
+                inputs_embeds=x, attention_mask=lay.attention_mask, position_ids=lay.position_ids, use_cache=False
+            ).last_hidden_state
         pooled = self._pool(hidden, lay.attention_mask, lay.last_index)
         return (pooled, hidden, lay) if output_hidden else pooled
 
@@ -236,17 +257,48 @@ class EmbeddingLLM(nn.Module):
         with torch.no_grad():
             text = decoder(input_ids=lay.input_ids.to(device), attention_mask=mask,
                            position_ids=positions, use_cache=True)
-        batch, k = mask.shape[0], soft.shape[0]
+        batch, k = mask.shape[0], soft.shape[-2]
         lengths = mask.sum(1, keepdim=True)
         soft_positions = lengths + torch.arange(k, device=device)
         full_mask = torch.cat([mask, torch.ones(batch, k, dtype=mask.dtype, device=device)], 1)
+        soft, offsets = split_soft(soft)
         x = soft.to(text.last_hidden_state.dtype)[None].expand(batch, -1, -1)
-        hidden = decoder(inputs_embeds=x, attention_mask=full_mask, position_ids=soft_positions,
-                         past_key_values=text.past_key_values, use_cache=True).last_hidden_state
+        with self._deep_offsets(offsets):  # this pass holds exactly the K soft positions of every row
+            hidden = decoder(inputs_embeds=x, attention_mask=full_mask, position_ids=soft_positions,
+                             past_key_values=text.past_key_values, use_cache=True).last_hidden_state
         if self.pooling == "last":
             return hidden[:, -1].float()
         text_sum = (text.last_hidden_state.float() * mask[..., None]).sum(1)
         return (text_sum + hidden.float().sum(1)) / (lengths + k)
+
+    @contextlib.contextmanager
+    def _deep_offsets(self, offsets: torch.Tensor | None, soft_index: torch.Tensor | None = None):
+        """While the block runs, add offsets[l] (K, d_E) to the soft positions' output of decoder layer l.
+
+        soft_index (B, L) places them in a full layout (-1: text or pad); without it the pass holds
+        only the K soft positions."""
+        if offsets is None:
+            yield
+            return
+
+        def hook(layer_index: int):
+            def add(module, inputs, output):
+                hidden = output[0] if isinstance(output, tuple) else output  # tuples from older transformers
+                offset = offsets[layer_index].to(hidden.dtype)
+                if soft_index is None:
+                    hidden = hidden + offset
+                else:  # gathered per layer: a (layers, B, L, d_E) tensor would not fit long batches
+                    hidden = hidden + offset[soft_index.clamp(min=0)] * (soft_index >= 0)[..., None]
+                return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
+            return add
+
+        layers = _decoder(self.lm).layers
+        handles = [layer.register_forward_hook(hook(i)) for i, layer in enumerate(layers)]
+        try:
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
 
     def _pool(self, hidden: torch.Tensor, mask: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
         if self.pooling == "last":
@@ -283,7 +335,7 @@ class PromptEmbedder(nn.Module):
                 p_lm = add_lora(p_lm, config.prompter_lora or {})
             prompter = PromptingLLM(p_lm, p_tok, config.num_soft_tokens, config.soft_token_source,
                                     config.straight_through)
-            alignment = new_alignment(prompter, embedding, seed)
+            alignment = new_alignment(prompter, embedding, seed, config.deep_rank)
         return cls(config, embedding, prompter, alignment)
 
     @classmethod
@@ -449,11 +501,20 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
-def new_alignment(prompter: PromptingLLM, embedding: EmbeddingLLM, seed: int = 0) -> Alignment:
+def split_soft(soft: torch.Tensor | None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """(K, d_E) input vectors and, from a deep alignment's (1 + layers, K, d_E) output, the layer offsets."""
+    if soft is None or soft.dim() == 2:
+        return soft, None
+    return soft[0], soft[1:]
+
+
+def new_alignment(prompter: PromptingLLM, embedding: EmbeddingLLM, seed: int = 0, deep_rank: int = 0) -> Alignment:
     """A freshly initialised alignment from P into E, scale-matched to E's token embeddings."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        alignment = Alignment(prompter.hidden_size, embedding.hidden_size, embedding.token_embedding_norm())
+        layers = embedding.lm.config.num_hidden_layers
+        alignment = Alignment(prompter.hidden_size, embedding.hidden_size, embedding.token_embedding_norm(),
+                              deep_rank, layers)
     return alignment.to(embedding.lm.get_input_embeddings().weight.device)
 
 

@@ -245,3 +245,26 @@ def test_saved_model_runs_at_the_annealed_temperature_and_alignment_keeps_it(tmp
     log = [json.loads(line) for line in (tmp_path / "aligned" / "train_log.jsonl").read_text().splitlines()]
     assert {entry["tau"] for entry in log if "tau" in entry} == {0.3}
     assert PromptEmbedder.from_pretrained(tmp_path / "aligned", device="cpu").config.gumbel_tau == pytest.approx(0.3)
+
+
+def test_deep_alignment_starts_as_the_plain_method_trains_and_moves_with_the_alignment(tmp_path):
+    records = fixed_records()
+    plain, deep = pe_model(), pe_model(deep_rank=4)
+    assert (plain.encode(["a cat"]) == deep.encode(["a cat"])).all()  # zero-initialised offsets: no change
+    Trainer(deep, records, train_config(tmp_path, "deep", max_steps=3)).train()
+    assert deep.alignment.deep_up.abs().sum() > 0  # the per-layer offsets were trained
+    reloaded = PromptEmbedder.from_pretrained(tmp_path / "deep", device="cpu")
+    deep.eval()
+    assert torch.allclose(torch.as_tensor(deep.encode(["a cat"])), torch.as_tensor(reloaded.encode(["a cat"])))
+    # the same vectors through the cached two-pass suffix path the trainer uses
+    tokens, soft = reloaded.tokenize(["a cat sat on the mat"], INSTRUCTION), reloaded.soft_prompt(INSTRUCTION)
+    with torch.no_grad():
+        single, cached = reloaded.embedding(tokens, soft), reloaded.embedding.forward_suffix_cached(tokens, soft)
+    assert torch.allclose(single, cached, atol=1e-5)
+    # a new backbone gets its own deep alignment (sized to its layers); P and the old alignment stay
+    before = torch.as_tensor(reloaded.encode(["a cat"]))
+    moved = attach_backbone(reloaded, "tiny-qwen2")  # (in place)
+    assert moved.alignment.deep_up.shape[0] == moved.embedding.lm.config.num_hidden_layers
+    Trainer(moved, records, train_config(tmp_path, "moved", mode="alignment", max_steps=2)).train()
+    again = PromptEmbedder.from_pretrained(tmp_path / "moved", backbone="tiny-llama", device="cpu")
+    assert torch.allclose(torch.as_tensor(again.encode(["a cat"])), before)

@@ -29,7 +29,7 @@ def attach_backbone(model, backbone: str, seed: int = 0):
     embedding = EmbeddingLLM(lm, tokenizer, backbone, model.config.placement, model.config.pooling)
     model.embedding = embedding
     model.config.embedding_backbone = backbone
-    model.alignment = new_alignment(model.prompter, embedding, seed)
+    model.alignment = new_alignment(model.prompter, embedding, seed, model.config.deep_rank)
     model.extra_alignments = extra
     model.to_device(device)
     model.train()  # clears the soft-prompt cache and the fingerprint of the old backbone

@@ -164,6 +164,10 @@ def _register_train(commands) -> None:
     g.add_argument("--soft-token-source", choices=["hidden", "embedding"], default="hidden",
                    help="hand on P's hidden state or the relaxed mixed embedding (default hidden)")
     g.add_argument("--straight-through", action="store_true", help="hard one-hot forward, soft gradient backward")
+    g.add_argument("--deep-rank", type=int, default=0,
+                   help="extension beyond the paper: the alignment also adds a rank-R projection of P's vectors to "
+                        "E's hidden states at the soft positions after every layer (zero at the start; backbone "
+                        "swaps still train the alignment alone) (default 0: off)")
     g.add_argument("--tau-start", type=float, default=1.0, help="Gumbel-softmax temperature at the start (default 1.0)")
     g.add_argument("--tau-end", type=float, default=0.3, help="... annealed geometrically to this (default 0.3)")
     g.add_argument("--alignment-lr", type=float, default=1e-3, help="peak learning rate of the alignment (default 1e-3)")
@@ -193,7 +197,7 @@ def train(args: argparse.Namespace) -> int:
     config = PromptEmbedderConfig(
         embedding_backbone=backbone, prompting_backbone=prompter, num_soft_tokens=args.soft_tokens,
         placement=args.placement, pooling=args.pooling, soft_token_source=args.soft_token_source,
-        straight_through=args.straight_through, prompter_weights=args.prompter_weights,
+        straight_through=args.straight_through, prompter_weights=args.prompter_weights, deep_rank=args.deep_rank,
         prompter_lora={"r": args.prompter_lora_rank, "lora_alpha": 2 * args.prompter_lora_rank}
         if args.prompter_weights == "lora" else None)
     if args.query_instruction:
