@@ -138,8 +138,6 @@ def load_checkpoint(cls, directory: Path, backbone: str | None = None, cuda: boo
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
-    from .model import new_alignment
-
     config = read_config(directory)
     backbone = backbone or pick_backbone(config, cuda)
     if not config.text_mode and backbone not in config.aligned_backbones:

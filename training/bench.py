@@ -282,9 +282,9 @@ def write_report(report: dict, path) -> None:
 def convergence(log_path, metric: str = "dev_accuracy", fraction: float = 0.95) -> dict:
     """From a train_log.jsonl: the first step (and elapsed training seconds) whose dev metric reaches
     `fraction` of the run's final value; compares alignment-only runs with training from scratch."""
-    from pathlib import Path
+    from training.trainer import read_log
 
-    entries = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
+    entries = read_log(log_path)
     points, elapsed = [], 0.0
     for entry in entries:
         elapsed += entry.get("step_s", 0.0)

@@ -85,6 +85,12 @@ def retrieval_set(records: list[Record], extra_corpus: list[str], max_queries: i
     return RetrievalSet(queries, [by_query[q][0] for q in queries], [by_query[q][1] for q in queries], corpus)
 
 
+def metric_label(key: str) -> tuple[str, str]:
+    """'dev/beir:scifact/ndcg_at_10' -> ('beir:scifact', 'ndcg@10'): how logs and tables show a dev score."""
+    task, metric = key[len("dev/"):].rsplit("/", 1)
+    return task, metric.replace("_at_", "@")
+
+
 # ----- metrics --------------------------------------------------------------------------------
 def ndcg_recall_at_k(scores: np.ndarray, relevant: list[set[int]], k: int = TOP_K) -> tuple[float, float]:
     """Mean nDCG@k (binary relevance) and recall@k of a (queries, documents) score matrix."""

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .dev_score import metric_label
 from .errors import TrainingError
-from .trainer import LOG_FILE, latest_checkpoint
+from .trainer import LOG_FILE, latest_checkpoint, read_log
 
 IGNORED = {"output_dir", "progress", "aligned_backbones"}  # differ between any two runs, or bookkeeping
 MISSING = "–"
@@ -22,13 +23,7 @@ def read_run(path: str | Path) -> dict:
     log = run / LOG_FILE
     if not log.is_file():
         raise TrainingError(f"{run}: no {LOG_FILE} here; expected a run directory of train, train-lora or align")
-    entries = []
-    for number, line in enumerate(log.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                entries.append(json.loads(line))
-            except ValueError as exc:
-                raise TrainingError(f"{log}:{number}: not JSON ({exc})") from exc
+    entries = read_log(log)
     evaluated = [e for e in entries if "dev/score" in e]
     best = max(evaluated, key=lambda e: e["dev/score"], default=None)
     return {
@@ -78,9 +73,7 @@ def _memory(n: int) -> str:
 
 
 def _metric_name(key: str) -> str:
-    """'dev/beir:scifact/ndcg_at_10' -> 'beir:scifact ndcg@10'."""
-    task, metric = key[len("dev/"):].rsplit("/", 1)
-    return f"{task} {metric.replace('_at_', '@')}"
+    return " ".join(metric_label(key))  # 'beir:scifact ndcg@10'
 
 
 def levers_table(runs: list[dict]) -> str:

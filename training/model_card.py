@@ -83,13 +83,12 @@ def _score(value) -> str:
 # ----- training runs --------------------------------------------------------------------------
 def read_run(name: str, directory: str | Path) -> dict:
     """levers.read_run's figures of a run directory (settings, steps, time, peak memory, final dev scores),
-    plus its name and the device its files record, if any."""
+    plus its name and the device its training_args.json records, if any."""
     from .levers import read_run as read_run_figures  # the figures `bench levers` shows, read one way
 
     run = read_run_figures(directory)
-    log = [json.loads(line) for line in (Path(directory) / "train_log.jsonl").read_text().splitlines() if line.strip()]
-    devices = dict.fromkeys(str(d) for d in [run["settings"].get("device"), *(e.get("device") for e in log)] if d)
-    return {**run, "name": name, "devices": list(devices)}
+    device = run["settings"].get("device")
+    return {**run, "name": name, "devices": [str(device)] if device else []}
 
 
 # ----- the card -------------------------------------------------------------------------------

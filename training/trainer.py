@@ -30,7 +30,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .data import Record
-from .dev_score import build_dev_set, score_dev_set
+from .dev_score import build_dev_set, metric_label, score_dev_set
 from .errors import TrainingError
 from .losses import InfoNCE
 from .mixture import TaskMixture
@@ -429,8 +429,8 @@ def dev_summary(entry: dict) -> str:
     groups: dict[str, list[str]] = {}
     for key, value in entry.items():
         if key.startswith("dev/") and key != "dev/score":
-            task, metric = key[len("dev/"):].rsplit("/", 1)
-            groups.setdefault(task, []).append(f"{metric.replace('_at_', '@')} {value:.4f}")
+            task, metric = metric_label(key)
+            groups.setdefault(task, []).append(f"{metric} {value:.4f}")
     return " | ".join([f"dev/score {entry['dev/score']:.4f}"] + [f"{t} {' '.join(m)}" for t, m in groups.items()])
 
 
@@ -453,6 +453,18 @@ def saved_config(checkpoint: Path) -> TrainConfig:
     raw = json.loads((checkpoint / STATE_FILE).read_text())["config"]
     known = {f.name for f in fields(TrainConfig)}
     return TrainConfig(**{k: v for k, v in raw.items() if k in known})
+
+
+def read_log(path: str | os.PathLike) -> list[dict]:
+    """The entries of a train_log.jsonl; a damaged line is an error naming the file and line."""
+    entries = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                entries.append(json.loads(line))
+            except ValueError as exc:
+                raise TrainingError(f"{path}:{number}: not JSON ({exc})") from exc
+    return entries
 
 
 def _truncate_log(path: Path, step: int) -> None:

@@ -18,7 +18,7 @@ import time
 from training.errors import TrainingError
 
 from .data import RetrievalData, query_instruction, read_task
-from .embedding_cache import EmbeddingStore, fill, model_label
+from .embedding_cache import SIDE_NAMES, EmbeddingStore, fill, model_label
 
 
 def texts_to_embed(task: str, data) -> list[tuple[str, list[str]]]:
@@ -43,11 +43,11 @@ def embed(model_name: str, task: str, data_path: str, out: str, split: str = "te
                "instruction": instruction, "document_instruction": document_instruction, "sides": {}}
     for side, texts in texts_to_embed(task, data):
         side_instruction = instruction if side == "query" else document_instruction
-        store = EmbeddingStore(out, model_label(label or model_name, backbone), encoder.fingerprint, side, side_instruction, encoder.device,
-                               dtype)
+        store = EmbeddingStore(out, model_label(label or model_name, backbone), encoder.fingerprint, side,
+                               side_instruction, encoder.device, dtype)
         started = time.perf_counter()
         encode = encoder.encode_queries if side == "query" else encoder.encode_documents
-        encoded = fill(store, texts, encode, side_instruction, progress=progress, desc="queries" if side == "query" else "documents")
+        encoded = fill(store, texts, encode, side_instruction, progress=progress, desc=SIDE_NAMES[side])
         summary["sides"][side] = {"texts": len(texts), "encoded": encoded, "stored": len(store),
                                   "seconds": round(time.perf_counter() - started, 1)}
     return summary

