@@ -1,8 +1,10 @@
-"""Encoding throughput: tokens/s of the embedder's forward pass at a fixed batch shape.
+"""Encoding throughput: tokens/s of the embedder's forward pass at a fixed batch shape, per dtype.
 
 Texts are synthetic token ids (tokenisation excluded), so every model sees the same shape:
-`python -m embedder.bench --models raw:smollm2-135m smollm2-135m --batch-size 32 --length 128`.
-Runs the models back to back in one process and prints a table (and JSON with --json).
+`python -m embedder.bench --models raw:smollm2-135m --dtypes fp32 bf16 --batch-size 32 --length 128`.
+Runs every (model, dtype) back to back in one process and prints a table (and JSON with --json). For
+each dtype other than fp32 it also reports parity: the minimum and mean cosine, per text, between its
+vectors and fp32's for the same tokens.
 """
 from __future__ import annotations
 
@@ -14,13 +16,16 @@ import statistics
 import time
 
 import torch
+import torch.nn.functional as F
 
-from .model import PromptEmbedder
+from .dtypes import DTYPE_CHOICES
+from .model import PromptEmbedder, cpu_has_native_bf16
 
 
 def bench_encode(model_name: str, batch_size: int = 32, length: int = 128, batches: int = 3,
-                 device: str | None = None) -> dict:
-    model = PromptEmbedder.from_pretrained(model_name, device=device).eval()
+                 device: str | None = None, dtype: str = "auto") -> tuple[dict, torch.Tensor]:
+    """(the figures, the normalised vectors of the first batch) for one model at one dtype."""
+    model = PromptEmbedder.from_pretrained(model_name, device=device, dtype=dtype).eval()
     vocab = model.tokenizer.vocab_size
     generator = torch.Generator().manual_seed(0)
     tokens = torch.randint(100, vocab - 1, (batch_size, length), generator=generator).tolist()
@@ -30,7 +35,7 @@ def bench_encode(model_name: str, batch_size: int = 32, length: int = 128, batch
         torch.cuda.reset_peak_memory_stats()
     times = []
     with torch.inference_mode():
-        model(tokens, instruction)  # warm-up: kernels, allocator, soft-prompt cache
+        vectors = F.normalize(model(tokens, instruction).float(), dim=-1).cpu()  # warm-up, and the parity sample
         for _ in range(batches):
             if cuda:
                 torch.cuda.synchronize()
@@ -41,10 +46,10 @@ def bench_encode(model_name: str, batch_size: int = 32, length: int = 128, batch
             times.append(time.perf_counter() - start)
     step = statistics.median(times)
     extra = 0 if model.config.text_mode else model.config.num_soft_tokens
-    return {
+    row = {
         "model": model_name,
         "device": torch.cuda.get_device_name() if cuda else f"cpu ({torch.get_num_threads()} threads)",
-        "dtype": str(next(model.embedding.lm.parameters()).dtype).removeprefix("torch."),
+        "dtype": model.dtype_name,
         "batch_size": batch_size,
         "length": length,
         "soft_tokens": extra,
@@ -53,25 +58,55 @@ def bench_encode(model_name: str, batch_size: int = 32, length: int = 128, batch
         "peak_memory_bytes": torch.cuda.max_memory_allocated() if cuda
         else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }
+    return row, vectors
+
+
+def bench_dtypes(models: list[str], dtypes: list[str], batch_size: int = 32, length: int = 128, batches: int = 3,
+                 device: str | None = None) -> list[dict]:
+    """Every model at every dtype; rows after a model's fp32 row carry speedup and parity against it."""
+    rows = []
+    for name in models:
+        reference = None
+        for dtype in dtypes:
+            row, vectors = bench_encode(name, batch_size, length, batches, device, dtype)
+            if row["dtype"] == "fp32":
+                reference = (row, vectors)
+            elif reference is not None:
+                cosine = (vectors * reference[1]).sum(-1)
+                row.update(speedup_vs_fp32=round(row["tokens_per_s"] / reference[0]["tokens_per_s"], 3),
+                           parity_min_cosine=round(cosine.min().item(), 6),
+                           parity_mean_cosine=round(cosine.mean().item(), 6))
+            rows.append(row)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=["raw:smollm2-135m", "raw:qwen2.5-0.5b"])
+    parser.add_argument("--models", nargs="+", default=["raw:smollm2-135m"])
+    parser.add_argument("--dtypes", nargs="+", choices=DTYPE_CHOICES, default=["fp32", "bf16"],
+                        help="dtypes of the frozen Embedding LLM, each timed (default: fp32 bf16)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--length", type=int, default=128, help="text tokens per row")
     parser.add_argument("--batches", type=int, default=3, help="timed batches per model (after one warm-up)")
     parser.add_argument("--device", default=None)
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's)")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
-    rows = [bench_encode(m, args.batch_size, args.length, args.batches, args.device) for m in args.models]
-    print(f"{'model':28} {'device':24} {'dtype':9} {'batch x len':>11} {'s/batch':>8} {'tokens/s':>10}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rows = bench_dtypes(args.models, args.dtypes, args.batch_size, args.length, args.batches, args.device)
+    print(f"{'model':26} {'device':16} {'dtype':5} {'batch x len':>11} {'s/batch':>8} {'tokens/s':>9} "
+          f"{'vs fp32':>7} {'min cos':>8}")
     for r in rows:
-        print(f"{r['model']:28} {r['device'][:24]:24} {r['dtype']:9} {r['batch_size']:>5} x {r['length']:<4}"
-              f"{r['median_batch_s']:>8.3f} {r['tokens_per_s']:>10.0f}")
+        speed = f"{r['speedup_vs_fp32']:.2f}x" if "speedup_vs_fp32" in r else "-"
+        parity = f"{r['parity_min_cosine']:.5f}" if "parity_min_cosine" in r else "-"
+        print(f"{r['model']:26} {r['device'][:16]:16} {r['dtype']:5} {r['batch_size']:>5} x {r['length']:<4}"
+              f"{r['median_batch_s']:>8.3f} {r['tokens_per_s']:>9.0f} {speed:>7} {parity:>8}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"host": platform.node(), "torch": torch.__version__, "results": rows}, f, indent=2)
+            json.dump({"host": platform.node(), "cpu": platform.processor() or platform.machine(),
+                       "cpu_native_bf16": cpu_has_native_bf16(), "torch": torch.__version__,
+                       "date": time.strftime("%Y-%m-%d"), "results": rows}, f, indent=2)
     return 0
 
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import json
 import os
 import sys
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -24,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .backbones import get_backbone, load_backbone
+from .dtypes import DTYPE_CHOICES
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -84,18 +87,41 @@ def _decoder(lm: nn.Module) -> nn.Module:
     return getattr(base, base.base_model_prefix)
 
 
+def cache_arguments(decoder: nn.Module, cache=None) -> dict:
+    """Keyword arguments that run a decoder with a KV cache (a new one when cache is None).
+
+    transformers 5.24 renamed `past_key_values` to `cache` (the old name warns, and goes in 5.40);
+    earlier 5.x releases, such as the GPU machine's 5.23, know only the old one."""
+    name = "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
+    return {name: cache, "use_cache": True}
+
+
+def returned_cache(output):
+    """The KV cache a decoder returned, under either name (see cache_arguments)."""
+    return output["cache"] if "cache" in output else output["past_key_values"]
+
+
 def add_lora(lm: nn.Module, settings: dict) -> nn.Module:
     from peft import LoraConfig, get_peft_model
 
     settings = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": LORA_TARGETS, **settings}
-    return get_peft_model(lm, LoraConfig(**settings))
+    with warnings.catch_warnings():  # peft reads a property transformers 5.2x deprecated: not the user's business
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return get_peft_model(lm, LoraConfig(**settings))
 
 
 class PromptingLLM(nn.Module):
-    """Generates K soft tokens for an instruction by differentiable (relaxed) decoding.
+    """Generates K soft tokens per instruction by differentiable (relaxed) decoding, a batch of
+    instructions at once.
 
     Step t: logits z_t -> y_t = softmax((z_t + g_t) / tau) -> e_{t+1} = y_t @ E_P, fed back through
-    inputs_embeds with the KV cache. g_t is Gumbel noise while training, zero at inference.
+    inputs_embeds with the KV cache. g_t is Gumbel noise while training, zero at inference. Logits are
+    computed at each row's last position only (the LM head is a 49k-150k-way projection), and never
+    where nothing reads them.
+
+    Instructions are right-padded: pad positions still see the real tokens before them, so no row of
+    attention is fully masked (fully masked rows give NaN gradients), and each row's first generated
+    token is read at its own last real position.
     """
 
     def __init__(self, lm: nn.Module, tokenizer, num_tokens: int, source: str, straight_through: bool):
@@ -118,23 +144,46 @@ class PromptingLLM(nn.Module):
             y = hard - y.detach() + y
         return y
 
-    def forward(self, instruction: str, tau: float) -> torch.Tensor:
-        """(K, d_P) soft token vectors for one instruction."""
+    def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        logits = self.lm.get_output_embeddings()(hidden)
+        cap = getattr(self.lm.config, "final_logit_softcapping", None)  # Gemma's, as its own forward applies it
+        return torch.tanh(logits / cap) * cap if cap else logits
+
+    def generate(self, instructions: Sequence[str], tau: float) -> torch.Tensor:
+        """(N, K, d_P) soft token vectors, one row per instruction, from one batched pass."""
         device = next(self.lm.parameters()).device
-        ids = self.tokenizer(instruction or " ", return_tensors="pt").input_ids.to(device)
-        table = _input_embedding_matrix(self.lm)
-        out = self.lm(input_ids=ids, use_cache=True, output_hidden_states=True)
+        rows = [list(self.tokenizer(text or " ").input_ids) for text in instructions]
+        count = len(rows)
+        lengths = torch.tensor([len(r) for r in rows], device=device)
+        width = int(lengths.max())
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=device)
+        mask = (torch.arange(width, device=device)[None] < lengths[:, None]).long()
+        positions = torch.arange(width, device=device)[None].expand(count, -1)
+        decoder, table = _decoder(self.lm), _input_embedding_matrix(self.lm)
+        out = decoder(input_ids=ids, attention_mask=mask, position_ids=positions, **cache_arguments(decoder))
+        hidden = out.last_hidden_state[torch.arange(count, device=device), lengths - 1]
         vectors = []
         for step in range(self.num_tokens):
-            hidden = out.hidden_states[-1][:, -1]
-            mixed = self._relax(out.logits[:, -1], tau).to(table.dtype) @ table
-            vectors.append(hidden if self.source == "hidden" else mixed)
-            if step + 1 < self.num_tokens:
-                out = self.lm(
-                    inputs_embeds=mixed[:, None], past_key_values=out.past_key_values,
-                    use_cache=True, output_hidden_states=True,
-                )
-        return torch.cat(vectors).float()
+            last = step + 1 == self.num_tokens
+            if self.source == "hidden":
+                vectors.append(hidden)
+                if last:
+                    break
+            mixed = self._relax(self._logits(hidden), tau).to(table.dtype) @ table
+            if self.source == "embedding":
+                vectors.append(mixed)
+                if last:
+                    break
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
+            out = decoder(inputs_embeds=mixed[:, None], attention_mask=mask, position_ids=(lengths + step)[:, None],
+                          **cache_arguments(decoder, returned_cache(out)))
+            hidden = out.last_hidden_state[:, -1]
+        return torch.stack(vectors, 1).float()
+
+    def forward(self, instruction: str, tau: float) -> torch.Tensor:
+        """(K, d_P) soft token vectors for one instruction."""
+        return self.generate([instruction], tau)[0]
 
 
 class Alignment(nn.Module):
@@ -256,7 +305,7 @@ class EmbeddingLLM(nn.Module):
         decoder = _decoder(self.lm)
         with torch.no_grad():
             text = decoder(input_ids=lay.input_ids.to(device), attention_mask=mask,
-                           position_ids=positions, use_cache=True)
+                           position_ids=positions, **cache_arguments(decoder))
         batch, k = mask.shape[0], soft.shape[-2]
         lengths = mask.sum(1, keepdim=True)
         soft_positions = lengths + torch.arange(k, device=device)
@@ -265,7 +314,7 @@ class EmbeddingLLM(nn.Module):
         x = soft.to(text.last_hidden_state.dtype)[None].expand(batch, -1, -1)
         with self._deep_offsets(offsets):  # this pass holds exactly the K soft positions of every row
             hidden = decoder(inputs_embeds=x, attention_mask=full_mask, position_ids=soft_positions,
-                             past_key_values=text.past_key_values, use_cache=True).last_hidden_state
+                             **cache_arguments(decoder, returned_cache(text))).last_hidden_state
         if self.pooling == "last":
             return hidden[:, -1].float()
         text_sum = (text.last_hidden_state.float() * mask[..., None]).sum(1)
@@ -340,12 +389,13 @@ class PromptEmbedder(nn.Module):
 
     @classmethod
     def from_pretrained(cls, name_or_dir: str | os.PathLike | None = None, backbone: str | None = None,
-                        device: str | torch.device | None = None) -> "PromptEmbedder":
+                        device: str | torch.device | None = None, dtype: str | None = None) -> "PromptEmbedder":
         """A preset name, a registry backbone, "raw:BACKBONE[:mean]", a saved directory, or None (or
         "default") for the shipped trained model.
 
         backbone picks which aligned Embedding LLM a checkpoint runs on (default: the one it was
-        trained on; off CUDA its config's cpu_backbone when it has one).
+        trained on; off CUDA its config's cpu_backbone when it has one). dtype: the frozen Embedding
+        LLM's ("auto", "fp32", "bf16"; see resolve_dtype).
         """
         from .checkpoint import load_checkpoint, resolve_model_name
 
@@ -357,16 +407,22 @@ class PromptEmbedder(nn.Module):
             model = cls.from_config(target)
         else:
             model = load_checkpoint(cls, target, backbone, cuda=device.type == "cuda")
-        return model.to_device(device)
+        return model.to_device(device, dtype)
 
-    def to_device(self, device: str | torch.device | None = None) -> "PromptEmbedder":
-        """Move to CUDA when present (the frozen E in bf16), else stay on the CPU in fp32."""
+    def to_device(self, device: str | torch.device | None = None, dtype: str | None = None) -> "PromptEmbedder":
+        """Move to the device (CUDA when present) with the frozen E in the resolved dtype (bf16 where the
+        hardware runs it natively). P and the alignment stay fp32: they train, and bf16 AdamW is fragile."""
         device = resolve_device(device)
         self.to(device)
-        if device.type == "cuda":
-            self.embedding.lm.to(torch.bfloat16)  # trainable parts stay fp32 (bf16 AdamW is fragile)
+        self.embedding.lm.to(resolve_dtype(dtype, device))
         self._soft_cache.clear()
+        self._fingerprint = None
         return self
+
+    @property
+    def dtype_name(self) -> str:
+        """The frozen Embedding LLM's dtype, as --dtype spells it ("fp32" or "bf16")."""
+        return DTYPE_NAMES[self.embedding.lm.get_input_embeddings().weight.dtype]
 
     @property
     def device(self) -> torch.device:
@@ -482,6 +538,9 @@ class PromptEmbedder(nn.Module):
             for bookkeeping in ("aligned_backbones", "cpu_backbone"):  # other backbones do not change these vectors
                 config.pop(bookkeeping)
             config["embedding_backbone"] = self.embedding.name
+            if self.dtype_name != "fp32":  # fp32 fingerprints stay as they were before dtypes existed
+                # bf16 and fp32 vectors agree to cosine >= 0.999, but not bit for bit: an index never mixes them
+                config["dtype"] = self.dtype_name
             config["weights"] = [get_backbone(self.embedding.name).weights_id()]
             if self.config.prompting_backbone:
                 config["weights"].append(get_backbone(self.config.prompting_backbone).weights_id())
@@ -499,6 +558,32 @@ class PromptEmbedder(nn.Module):
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """The device asked for, else CUDA when present, else the CPU."""
     return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+DTYPE_NAMES = {value: name for name, value in DTYPES.items()}
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AVX512-BF16 or AMX). Elsewhere bf16 is emulated and
+    slower than fp32, so "auto" stays fp32 there."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch's own cpuinfo (torch.cpu)
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def resolve_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
+    """"auto" (or None): bf16 on CUDA and on a CPU with native bf16, fp32 elsewhere; else as named.
+
+    PROMPTEMBEDDER_DTYPE sets what "auto" means for a whole process (e.g. fp32 for reference runs)."""
+    dtype = dtype or "auto"
+    if dtype == "auto":
+        dtype = os.environ.get("PROMPTEMBEDDER_DTYPE", "auto") or "auto"
+    if dtype == "auto":
+        native = device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
+        return torch.bfloat16 if native else torch.float32
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPE_CHOICES)}, not {dtype!r}")
+    return DTYPES[dtype]
 
 
 def split_soft(soft: torch.Tensor | None) -> tuple[torch.Tensor | None, torch.Tensor | None]:

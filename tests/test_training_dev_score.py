@@ -189,7 +189,7 @@ def test_trainer_logs_dev_scores_of_the_model_it_saves(tmp_path, mode, capsys):
     assert "step 3: dev/score" in capsys.readouterr().out
     # the last logged score is the saved model's (a reload scores the same)
     reloaded = PromptEmbedder.from_pretrained(tmp_path / "run", device="cpu")
-    again = dev_scores(reloaded, dev, sts_path=sts)
+    again = dev_scores(reloaded, dev, sts_path=sts, document_length=config.document_length)
     assert again["dev/score"] == pytest.approx(evaluated[-1]["dev/score"], abs=1e-4)
 
 

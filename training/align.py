@@ -21,7 +21,7 @@ def attach_backbone(model, backbone: str, seed: int = 0):
         raise TrainingError("alignment needs a PromptEmbedder checkpoint with a Prompting LLM, not a text-mode model")
     if backbone == model.embedding.name:
         raise TrainingError(f"the checkpoint already runs on '{backbone}'; name another backbone")
-    device = model.device
+    device, dtype = model.device, model.dtype_name
     extra = dict(getattr(model, "extra_alignments", {}))
     extra[model.embedding.name] = {k: v.detach().cpu().clone() for k, v in model.alignment.state_dict().items()}
     extra.pop(backbone, None)  # re-aligning replaces an earlier alignment to this backbone
@@ -31,7 +31,7 @@ def attach_backbone(model, backbone: str, seed: int = 0):
     model.config.embedding_backbone = backbone
     model.alignment = new_alignment(model.prompter, embedding, seed, model.config.deep_rank)
     model.extra_alignments = extra
-    model.to_device(device)
+    model.to_device(device, dtype)
     model.train()  # clears the soft-prompt cache and the fingerprint of the old backbone
     return model
 

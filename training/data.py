@@ -325,10 +325,26 @@ def read_sources(specs: list[str], on_error: str = "raise") -> tuple[list[Record
     if not specs:
         raise TrainingError("no training data given")
     problems = Problems(on_error)
-    records: list[Record] = []
-    for spec in specs:
-        records += read_source(Source.parse(spec), problems)
-    return records, problems.messages
+    per_source = [(Source.parse(spec), []) for spec in specs]
+    for source, records in per_source:
+        records += read_source(source, problems)
+    paths: dict[str, set[Path]] = {}
+    for source, records in per_source:
+        for record in records:
+            paths.setdefault(record.task, set()).add(source.path)
+    # squad/pairs.jsonl and snli/pairs.jsonl are two tasks with their own instructions, never one "jsonl:pairs"
+    for source, records in per_source:
+        for record in records:
+            if len(paths[record.task]) > 1:
+                record.task = _folder_task(record.task, source.path)
+    return [r for _, records in per_source for r in records], problems.messages
+
+
+def _folder_task(task: str, path: Path) -> str:
+    """'jsonl:pairs' of .../snli/pairs.jsonl -> 'jsonl:snli/pairs': a task name that says where it came from."""
+    kind, _, name = task.partition(":")
+    folder = (path if path.is_dir() else path.parent).name
+    return f"{kind}:{folder}/{name}" if name else f"{folder}/{task}"
 
 
 def write_jsonl(records: list[Record], path: Path) -> Path:

@@ -46,7 +46,10 @@ class DevSet:
 
 
 def build_dev_set(dev_records: list[Record], extra_corpora: dict[str, str | Path] | None = None,
-                  sts_path: str | Path | None = None, max_queries: int = 200, retrieval: bool = True) -> DevSet:
+                  sts_path: str | Path | None = None, max_queries: int = 200, retrieval: bool = True,
+                  max_sts_pairs: int | None = None, shorten=None) -> DevSet:
+    """shorten: a function applied to every retrieval corpus (the trainer cuts documents to its document length).
+    max_sts_pairs: a fixed subset of the STS pairs (the smallest hashes), whatever the file order."""
     by_task: dict[str, list[Record]] = {}
     for record in dev_records:
         by_task.setdefault(record.task, []).append(record)
@@ -63,26 +66,47 @@ def build_dev_set(dev_records: list[Record], extra_corpora: dict[str, str | Path
                 raise TrainingError(f"{extra_corpora[task]}: no documents (expected BEIR corpus.jsonl lines "
                                     "with _id, title, text)")
             dev_set.retrieval[task] = retrieval_set(records, extra, max_queries)
+            if shorten is not None:
+                data = dev_set.retrieval[task]
+                data.corpus = shorten(data.corpus)
     if sts_path is not None:
         if "test" in Path(sts_path).name.lower():
             raise TrainingError(f"{sts_path}: a test split; dev scores choose settings, so they must not see test data")
         dev_set.sts = read_sts(sts_path, split="dev")
+        if max_sts_pairs is not None and len(dev_set.sts.scores) > max_sts_pairs:
+            dev_set.sts = sts_subset(dev_set.sts, max_sts_pairs)
         dev_set.sts_instruction = query_instruction("sts", sts_path)
     return dev_set
 
 
 def retrieval_set(records: list[Record], extra_corpus: list[str], max_queries: int) -> RetrievalSet:
-    """Deduplicated corpus; records that share a query (BEIR: one per relevant document) pool their positives."""
+    """Deduplicated corpus; records that share a query (BEIR: one per relevant document) pool their positives.
+
+    Beyond max_queries, a fixed subset of queries (the smallest hashes, whatever the record order) and a
+    corpus of their own positives and negatives (plus the extra corpus): the cost stays bounded."""
+    queries = list(dict.fromkeys(r.query for r in records))
+    if len(queries) > max_queries:
+        queries = sorted(queries, key=_hash)[:max_queries]
+        chosen = set(queries)
+        records = [r for r in records if r.query in chosen]
     texts = [text for r in records for text in (r.positive, *r.negatives)] + extra_corpus
     corpus = list(dict.fromkeys(texts))
     index = {text: i for i, text in enumerate(corpus)}
     by_query: dict[str, tuple[str, set[int]]] = {}
     for r in records:
         by_query.setdefault(r.query, (r.instruction, set()))[1].add(index[r.positive])
-    queries = list(by_query)
-    if len(queries) > max_queries:  # a fixed subset, whatever the record order: the smallest hashes
-        queries = sorted(queries, key=lambda q: hashlib.sha256(q.encode()).digest())[:max_queries]
     return RetrievalSet(queries, [by_query[q][0] for q in queries], [by_query[q][1] for q in queries], corpus)
+
+
+def _hash(text: str) -> bytes:
+    return hashlib.sha256(text.encode()).digest()
+
+
+def sts_subset(data: PairData, count: int) -> PairData:
+    """A fixed subset of STS pairs: the smallest hashes of (first, second)."""
+    keep = sorted(range(len(data.scores)), key=lambda i: _hash(data.first[i] + "\t" + data.second[i]))[:count]
+    keep.sort()
+    return PairData([data.first[i] for i in keep], [data.second[i] for i in keep], [data.scores[i] for i in keep])
 
 
 def metric_label(key: str) -> tuple[str, str]:
@@ -169,6 +193,19 @@ def score_dev_set(model, dev_set: DevSet, batch_size: int = 32) -> dict[str, flo
 
 
 def dev_scores(model, dev_records: list[Record], extra_corpora: dict[str, str | Path] | None = None,
-               sts_path: str | Path | None = None, batch_size: int = 32, max_queries: int = 200) -> dict[str, float]:
-    """{"dev/TASK/ndcg_at_10", "dev/TASK/recall_at_10", "dev/sts/spearman", "dev/score": mean of the main scores}."""
-    return score_dev_set(model, build_dev_set(dev_records, extra_corpora, sts_path, max_queries), batch_size)
+               sts_path: str | Path | None = None, batch_size: int = 32, max_queries: int = 200,
+               max_sts_pairs: int | None = None, document_length: int | None = None) -> dict[str, float]:
+    """{"dev/TASK/ndcg_at_10", "dev/TASK/recall_at_10", "dev/sts/spearman", "dev/score": mean of the main scores}.
+
+    document_length: cut corpus documents to this many tokens, as the trainer's dev scores do."""
+    shorten = None if document_length is None else (lambda texts: truncate_texts(model, texts, document_length))
+    dev_set = build_dev_set(dev_records, extra_corpora, sts_path, max_queries, max_sts_pairs=max_sts_pairs,
+                            shorten=shorten)
+    return score_dev_set(model, dev_set, batch_size)
+
+
+def truncate_texts(model, texts: list[str], length: int) -> list[str]:
+    """Texts cut to `length` tokens of the Embedding LLM, as training cuts documents (dev scores stay cheap)."""
+    tokenizer = model.tokenizer
+    ids = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    return [text if len(row) <= length else tokenizer.decode(row[:length]) for text, row in zip(texts, ids)]

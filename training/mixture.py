@@ -3,6 +3,8 @@
 One task per batch keeps in-batch negatives meaningful (a SciFact abstract is a poor negative for an
 STS sentence, and a trivially easy one). Repeated texts inside a batch would be false negatives.
 Batches are a pure function of (seed, epoch), so a resumed run finds its place by counting batches.
+Tasks interleave in proportion to their size times their weight (default 1): a weight of 3 packs a
+task's records three times per epoch (three shuffles), 0.5 keeps half of its batches, 0 leaves it out.
 """
 from __future__ import annotations
 
@@ -14,16 +16,23 @@ from .data import Record
 
 
 class TaskMixture:
-    def __init__(self, records: list[Record], batch_size: int, seed: int = 0, hard_negatives: int = 1):
+    def __init__(self, records: list[Record], batch_size: int, seed: int = 0, hard_negatives: int = 1,
+                 weights: dict[str, float] | None = None):
         if batch_size < 2:
             raise ValueError("batch_size must be at least 2 (in-batch negatives need company)")
         self.batch_size, self.seed, self.hard_negatives = batch_size, seed, hard_negatives
+        self.weights = dict(weights or {})
         self.tasks: dict[str, list[Record]] = defaultdict(list)
         for record in records:
             trimmed = Record(record.query, record.positive, record.negatives[:hard_negatives],
                              record.instruction, record.task)
             self.tasks[record.task].append(trimmed)
         self.tasks = dict(sorted(self.tasks.items()))
+        unknown = sorted(set(self.weights) - set(self.tasks))
+        if unknown:
+            raise ValueError(f"task weight for unknown task(s) {', '.join(unknown)}; the tasks are: {', '.join(self.tasks)}")
+        if any(w < 0 for w in self.weights.values()):
+            raise ValueError("task weights must be >= 0")
         if not any(len(r) >= batch_size for r in self.tasks.values()):
             sizes = ", ".join(f"{t}: {len(r)}" for t, r in self.tasks.items())
             raise ValueError(f"no task has a full batch of {batch_size} records ({sizes}); lower --batch-size")
@@ -32,10 +41,18 @@ class TaskMixture:
         """The batches of one pass, each from a single task, in a seeded order."""
         rng = random.Random(self.seed * 1_000_003 + epoch)
         batches = []
-        for records in self.tasks.values():
-            shuffled = records[:]
-            rng.shuffle(shuffled)
-            batches += self._pack(shuffled)
+        for task, records in self.tasks.items():
+            weight = self.weights.get(task, 1.0)
+            task_batches, wanted = [], None
+            while wanted is None or len(task_batches) < wanted:
+                shuffled = records[:]
+                rng.shuffle(shuffled)
+                packed = self._pack(shuffled)
+                wanted = round(weight * len(packed)) if wanted is None else wanted
+                if not packed:
+                    break
+                task_batches += packed
+            batches += task_batches[:wanted]
         rng.shuffle(batches)  # tasks interleave in proportion to their size
         return batches
 

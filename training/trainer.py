@@ -30,11 +30,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .data import Record
-from .dev_score import build_dev_set, metric_label, score_dev_set
+from .dev_score import build_dev_set, metric_label, score_dev_set, truncate_texts
 from .errors import TrainingError
 from .losses import InfoNCE
 from .mixture import TaskMixture
-from .prompts import embed, generate_soft_tokens, soft_prompts
+from .prompts import embed, soft_prompts
 
 MODES = ("prompter", "alignment", "lora")
 LOG_FILE = "train_log.jsonl"
@@ -42,7 +42,8 @@ STATE_FILE = "trainer_state.json"
 # settings a resumed run must share with the interrupted one, or it would not be the same run
 RESUME_KEYS = ("mode", "max_steps", "batch_size", "grad_accum", "lr", "alignment_lr", "weight_decay",
                "warmup_steps", "min_lr_ratio", "temperature", "learnable_temperature", "hard_negatives",
-               "query_length", "document_length", "tau_start", "tau_end", "seed", "data_fingerprint")
+               "query_length", "document_length", "tau_start", "tau_end", "seed", "data_fingerprint", "dtype",
+               "task_weights")
 
 
 @dataclass
@@ -61,6 +62,7 @@ class TrainConfig:
     temperature: float = 0.05  # InfoNCE
     learnable_temperature: bool = False
     hard_negatives: int = 1  # per record, from its "negatives"
+    task_weights: dict[str, float] = field(default_factory=dict)  # TASK -> batches per epoch x this (default 1)
     query_length: int = 64  # tokens of text (the instruction, when written as text, comes on top)
     document_length: int = 256
     tau_start: float = 1.0  # Gumbel-softmax temperature of the relaxed generation, annealed
@@ -75,13 +77,15 @@ class TrainConfig:
     dev_retrieval: bool = True
     dev_corpus: list[str] = field(default_factory=list)  # "TASK=PATH": a BEIR corpus added to TASK's dev corpus
     dev_sts: str | None = None  # an STS Benchmark dev file
-    dev_max_queries: int = 200  # per task: bounds the cost of each evaluation
+    dev_max_queries: int | None = None  # per task (None: 200 on CUDA, 24 on the CPU): bounds each evaluation's cost
+    dev_max_sts_pairs: int | None = None  # a fixed subset of the STS dev pairs (None: all on CUDA, 200 on the CPU)
     save_every: int = 200
     keep_checkpoints: int = 2
     seed: int = 0
     max_consecutive_skips: int = 20
     progress: bool = True
     data_fingerprint: str = ""  # set by the Trainer from its records: a resumed run must see the same data
+    dtype: str = ""  # set by the Trainer: the frozen E's dtype ("fp32", "bf16"); a resumed run must use the same
 
     def validate(self) -> None:
         if self.mode not in MODES:
@@ -145,9 +149,9 @@ def select_trainable(model, config: TrainConfig) -> list[dict]:
         group["base_lr"] = group["lr"]
         for p in group["params"]:
             p.requires_grad_(True)
-    if config.mode == "lora" and model.device.type == "cuda":
+    if config.mode == "lora":
         for p in groups[0]["params"]:
-            p.data = p.data.float()  # adapters and their AdamW state in fp32; bf16 ones are fragile
+            p.data = p.data.float()  # adapters and their AdamW state in fp32 over a bf16 E; bf16 ones are fragile
     frozen = [n for n, p in model.embedding.lm.named_parameters() if p.requires_grad and "lora_" not in n]
     assert not frozen, f"Embedding LLM weights would train: {frozen[:3]}"
     return groups
@@ -171,13 +175,19 @@ class Trainer:
         self.model, self.config, self.on_step = model, config, on_step
         self.output = Path(config.output_dir)
         config.data_fingerprint = data_fingerprint(records)
-        self.mixture = TaskMixture(records, config.batch_size, config.seed, config.hard_negatives)
-        self.dev_batches = self._dev_batches(dev_records or [])
-        corpora = dict(spec.split("=", 1) for spec in config.dev_corpus)
-        self.dev_set = build_dev_set(dev_records or [], corpora, config.dev_sts, config.dev_max_queries,
-                                     retrieval=config.dev_retrieval)
+        config.dtype = model.dtype_name
+        self.mixture = TaskMixture(records, config.batch_size, config.seed, config.hard_negatives,
+                                   config.task_weights)
         self.device = model.device
         self.cuda = self.device.type == "cuda"
+        self.dev_batches = self._dev_batches(dev_records or [])
+        corpora = dict(spec.split("=", 1) for spec in config.dev_corpus)
+        # the CPU's dev set is small enough to cost under a tenth of the training time at the defaults
+        max_queries = config.dev_max_queries or (200 if self.cuda else 24)
+        max_sts_pairs = config.dev_max_sts_pairs or (None if self.cuda else 200)
+        self.dev_set = build_dev_set(dev_records or [], corpora, config.dev_sts, max_queries,
+                                     retrieval=config.dev_retrieval, max_sts_pairs=max_sts_pairs,
+                                     shorten=lambda texts: truncate_texts(model, texts, config.document_length))
         self.loss = InfoNCE(config.temperature, config.learnable_temperature).to(self.device)
         self.model.embedding.left_pad = False  # right padding: left-padded rows gave NaN gradients (findings)
         if config.mode == "prompter" and model.prompter is not None:
@@ -231,7 +241,7 @@ class Trainer:
         missing = [text for text in dict.fromkeys(instructions) if text not in self._frozen_prompts]
         if missing:
             with torch.no_grad():
-                raw = generate_soft_tokens(model.prompter, missing, model.gumbel_tau)
+                raw = model.prompter.generate(missing, model.gumbel_tau)
             self._frozen_prompts.update(zip(missing, raw.unbind(0)))
         return {text: model.alignment(self._frozen_prompts[text]) for text in instructions}
 
@@ -409,6 +419,7 @@ class Trainer:
         except (OSError, ValueError) as exc:
             raise TrainingError(f"{checkpoint} is not a complete training checkpoint: {exc}") from exc
         saved, current = state["config"], asdict(self.config)
+        saved.setdefault("dtype", "fp32")  # runs from before dtypes existed trained an fp32 E on the CPU
         changed = [f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in RESUME_KEYS if saved.get(k) != current[k]]
         if changed:
             raise TrainingError(f"cannot resume {checkpoint} with different settings ({'; '.join(changed)})")

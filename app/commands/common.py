@@ -30,6 +30,7 @@ def model_or_default(name: str | None) -> tuple[str | None, str]:
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     from embedder.backbones import MODEL_FORMS
+    from embedder.dtypes import DTYPE_CHOICES, DTYPE_HELP
 
     parser.add_argument("--model", default=None,
                         help="the embedder (default, or 'default': the shipped trained model; while none is "
@@ -38,6 +39,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         help="for a checkpoint aligned to several Embedding LLMs: which one to run (default: "
                              "the one it was trained on; on a CPU-only machine its CPU backbone when it has one)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    parser.add_argument("--dtype", choices=DTYPE_CHOICES, default="auto", help=DTYPE_HELP)
 
 
 def load_model(args: argparse.Namespace):
@@ -47,4 +49,4 @@ def load_model(args: argparse.Namespace):
     args.model, note = model_or_default(args.model)
     if note:
         print(f"note: {note}", file=sys.stderr)
-    return PromptEmbedder.from_pretrained(args.model, backbone=args.backbone, device=args.device)
+    return PromptEmbedder.from_pretrained(args.model, backbone=args.backbone, device=args.device, dtype=args.dtype)

@@ -5,6 +5,8 @@ import argparse
 import json
 import sys
 
+from embedder.dtypes import DTYPE_CHOICES, DTYPE_HELP
+
 EPILOG = """\
 models: a checkpoint directory, 'tiny', a backbone name (untrained PromptEmbedder), 'raw:BACKBONE[:mean|:last]'
 (the raw Embedding LLM with the instruction as text), 'bm25' (retrieval only), or 'all-minilm-l6-v2'.
@@ -42,6 +44,7 @@ def register(commands) -> None:
                         "as plain text)")
     p.add_argument("--backbone", default=None, help="for a checkpoint aligned to several Embedding LLMs: which one")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--dtype", choices=DTYPE_CHOICES, default="auto", help=DTYPE_HELP)
     p.add_argument("--batch-size", type=int, default=32, help="texts per forward pass (default 32)")
     p.add_argument("--embeddings", default=None, metavar="DIR",
                    help="score vectors precomputed by `python -m training.evaluation.embed` (no model is loaded)")
@@ -68,7 +71,7 @@ def evaluate(args: argparse.Namespace) -> int:
         request = EvalRequest(model=name, task=task, data=args.data, split=args.split, instruction=args.instruction,
                               document_instruction=args.document_instruction, device=args.device,
                               batch_size=args.batch_size, embeddings=args.embeddings, use_cache=not args.no_cache,
-                              progress=progress, backbone=args.backbone)
+                              progress=progress, backbone=args.backbone, dtype=args.dtype)
         results.append(run(request))
     if args.record:
         from training.evaluation.report import record

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from embedder.dtypes import DTYPE_CHOICES, DTYPE_HELP
+
 DATA_FORMS = (
     "KIND:PATH[::INSTRUCTION] with KIND one of jsonl (records {instruction, query, positive, negatives, task}), "
     "beir (a BEIR folder; its train qrels), sts (an STS Benchmark file; pairs scoring >= 4), qa (question/answer "
@@ -32,6 +34,9 @@ def _add_data_arguments(p: argparse.ArgumentParser) -> None:
                    help="malformed records: stop with file and line (raise, default) or leave them out and report (skip)")
     g.add_argument("--hard-negatives", type=int, default=1,
                    help="hard negatives per record taken from its 'negatives' (default 1; prepare-data mines them)")
+    g.add_argument("--task-weight", action="append", default=[], metavar="TASK=W",
+                   help="sample TASK's batches W times as often as its size alone would (default 1; 0 leaves it out); "
+                        "repeatable. TASK as prepare-data's summary.json names it, e.g. beir:scifact=4")
     g = p.add_argument_group("dev scores", "logged to train_log.jsonl at every --eval-every step and at the end "
                              "(dev/TASK/ndcg_at_10, dev/TASK/recall_at_10, dev/sts/spearman, dev/score: their mean); "
                              "compare runs with `promptembedder bench levers`")
@@ -42,9 +47,12 @@ def _add_data_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dev-sts", default=None, metavar="FILE",
                    help="also score Spearman on an STS Benchmark dev file, e.g. data/stsbenchmark/sts-dev.csv "
                         "(test splits are refused)")
-    g.add_argument("--dev-max-queries", type=int, default=200, metavar="N",
-                   help="dev retrieval queries per task, a fixed subset beyond that (bounds each evaluation's cost) "
-                        "(default 200)")
+    g.add_argument("--dev-max-queries", type=int, default=None, metavar="N",
+                   help="dev retrieval queries per task, a fixed subset beyond that, searching a corpus of their own "
+                        "positives and negatives cut to --document-length (bounds each evaluation's cost) "
+                        "(default 200 on CUDA, 24 on the CPU)")
+    g.add_argument("--dev-max-sts-pairs", type=int, default=None, metavar="N",
+                   help="a fixed subset of the --dev-sts pairs (default: all on CUDA, 200 on the CPU)")
     g.add_argument("--no-dev-retrieval", action="store_true",
                    help="no retrieval scoring of the dev records (dev loss/accuracy and --dev-sts only)")
 
@@ -78,6 +86,8 @@ def _add_training_arguments(p: argparse.ArgumentParser, lr: float, max_steps: in
     g.add_argument("--keep-checkpoints", type=int, default=2, help="checkpoints kept (default 2)")
     g.add_argument("--seed", type=int, default=0, help="seed of initialisation, data order and noise (default 0)")
     g.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    g.add_argument("--dtype", choices=DTYPE_CHOICES, default="auto",
+                   help=DTYPE_HELP + "; trainable weights and their optimizer state stay fp32")
     g.add_argument("--no-bf16", action="store_true", help="no bf16 autocast on CUDA")
     g.add_argument("--gradient-checkpointing", action="store_true",
                    help="recompute E's activations in the backward pass (less memory; no effect on the cached suffix path)")
@@ -99,7 +109,21 @@ def _train_config(args: argparse.Namespace, mode: str, **extra):
         eval_batches=args.eval_batches, save_every=args.save_every, keep_checkpoints=args.keep_checkpoints,
         seed=args.seed, bf16=not args.no_bf16, gradient_checkpointing=args.gradient_checkpointing,
         progress=not args.no_progress, length_buckets=args.length_buckets, dev_retrieval=not args.no_dev_retrieval,
-        dev_corpus=args.dev_corpus, dev_sts=args.dev_sts, dev_max_queries=args.dev_max_queries, **extra)
+        dev_corpus=args.dev_corpus, dev_sts=args.dev_sts, dev_max_queries=args.dev_max_queries,
+        dev_max_sts_pairs=args.dev_max_sts_pairs, task_weights=_task_weights(args.task_weight), **extra)
+
+
+def _task_weights(specs: list[str]) -> dict[str, float]:
+    weights = {}
+    for spec in specs:
+        task, sep, value = spec.rpartition("=")
+        try:
+            weights[task] = float(value)
+        except ValueError:
+            task = ""
+        if not (sep and task):
+            raise ValueError(f"--task-weight {spec!r}: expected TASK=WEIGHT, e.g. beir:scifact=4")
+    return weights
 
 
 # ----- prepare-data ---------------------------------------------------------------------------
@@ -266,7 +290,7 @@ def align(args: argparse.Namespace) -> int:
     if args.resume:
         return _resume(args, "alignment")
     torch.manual_seed(args.seed)
-    model = PromptEmbedder.from_pretrained(args.model, device=args.device)
+    model = PromptEmbedder.from_pretrained(args.model, device=args.device, dtype=args.dtype)
     model = attach_backbone(model, args.backbone, seed=args.seed)
     train_config = _train_config(args, "alignment", alignment_lr=args.lr, cached_text=not args.no_cached_text)
     return _run(model, train_config, args)
@@ -279,7 +303,7 @@ def _fresh_model(config, args: argparse.Namespace):
     from embedder import PromptEmbedder
 
     torch.manual_seed(args.seed)  # LoRA adapters draw their initial values from the global generator
-    return PromptEmbedder.from_config(config, seed=args.seed).to_device(args.device)
+    return PromptEmbedder.from_config(config, seed=args.seed).to_device(args.device, args.dtype)
 
 
 def _records(args: argparse.Namespace):
@@ -325,6 +349,7 @@ def _resume(args: argparse.Namespace, mode: str) -> int:
         raise TrainingError(f"{checkpoint} is a '{train_config.mode}' run, not '{mode}'")
     train_config.output_dir, train_config.progress = args.output, not args.no_progress
     args.seed = train_config.seed  # the dev split depends on it: the same records as before
+    args.dtype = train_config.dtype or "fp32"  # the frozen E as the interrupted run had it
     print(f"resuming from {checkpoint}", file=sys.stderr)
-    model = PromptEmbedder.from_pretrained(checkpoint, device=args.device)
+    model = PromptEmbedder.from_pretrained(checkpoint, device=args.device, dtype=args.dtype)
     return _run(model, train_config, args, resume_from=checkpoint)

@@ -15,6 +15,7 @@ import json
 import sys
 import time
 
+from embedder.dtypes import DTYPE_CHOICES, DTYPE_HELP
 from training.errors import TrainingError
 
 from .data import RetrievalData, query_instruction, read_task
@@ -31,14 +32,14 @@ def texts_to_embed(task: str, data) -> list[tuple[str, list[str]]]:
 def embed(model_name: str, task: str, data_path: str, out: str, split: str = "test", instruction: str | None = None,
           document_instruction: str | None = None, device: str | None = None, batch_size: int = 32,
           progress: bool = False, dtype: str = "float32", backbone: str | None = None,
-          label: str | None = None) -> dict:
+          label: str | None = None, model_dtype: str | None = None) -> dict:
     from .encoders import BASELINE_NAMES, load_encoder
 
     if model_name in BASELINE_NAMES:
         raise TrainingError(f"'{model_name}' is cheap on a CPU: score it with `promptembedder eval` directly")
     data = read_task(task, data_path, split)
     instruction = query_instruction(task, data_path, instruction)
-    encoder = load_encoder(model_name, device, batch_size, backbone=backbone)
+    encoder = load_encoder(model_name, device, batch_size, backbone=backbone, dtype=model_dtype)
     summary = {"model": model_name, "fingerprint": encoder.fingerprint, "device": encoder.device,
                "instruction": instruction, "document_instruction": document_instruction, "sides": {}}
     for side, texts in texts_to_embed(task, data):
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="the model name the scorer will be given (default: --model as written here); e.g. a "
                         "checkpoint at /root/run on the GPU machine that will be assets/default-model here")
     p.add_argument("--device", default=None)
+    p.add_argument("--dtype", choices=DTYPE_CHOICES, default="auto", help=DTYPE_HELP)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--float16", action="store_true", help="store vectors as float16 (half the size to bring back)")
     args = p.parse_args(argv)
@@ -78,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = embed(args.model, args.task, args.data, args.out, args.split, args.instruction,
                         args.document_instruction, args.device, args.batch_size, progress=True,
                         dtype="float16" if args.float16 else "float32", backbone=args.backbone,
-                        label=args.label)
+                        label=args.label, model_dtype=args.dtype)
     except (TrainingError, BackboneError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

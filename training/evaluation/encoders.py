@@ -152,7 +152,7 @@ class PrecomputedEncoder:
 
 
 def load_encoder(name: str, device: str | None = None, batch_size: int = 32, progress: bool = False,
-                 backbone: str | None = None):
+                 backbone: str | None = None, dtype: str | None = None):
     """An Encoder for a CLI model name, or a BM25 searcher for 'bm25'."""
     if name == BM25:
         from .bm25 import BM25Search
@@ -162,5 +162,5 @@ def load_encoder(name: str, device: str | None = None, batch_size: int = 32, pro
         return SentenceTransformerEncoder(minilm_path(), name, device, batch_size, progress)
     from embedder import PromptEmbedder
 
-    model = PromptEmbedder.from_pretrained(name, backbone=backbone, device=device)
+    model = PromptEmbedder.from_pretrained(name, backbone=backbone, device=device, dtype=dtype)
     return EmbedderEncoder(model, name, batch_size, progress)

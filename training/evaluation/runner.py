@@ -44,6 +44,7 @@ class EvalRequest:
     use_cache: bool = True
     progress: bool = False
     backbone: str | None = None
+    dtype: str | None = None  # the Embedding LLM's ("auto", "fp32", "bf16")
 
 
 def cache_dir(name: str) -> Path:
@@ -77,7 +78,7 @@ def load_model(request: EvalRequest):
     if request.model == BM25 and request.task != "retrieval":
         raise TrainingError("bm25 ranks documents for a query: it runs on the retrieval task only")
     # the cache shows the progress bar: the encoder is called slice by slice
-    model = load_encoder(request.model, request.device, request.batch_size, False, request.backbone)
+    model = load_encoder(request.model, request.device, request.batch_size, False, request.backbone, request.dtype)
     if request.model == BM25:
         return model
     return CachedEncoder(model, cache_dir("embeddings"), model.device, request.progress)
