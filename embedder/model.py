@@ -11,6 +11,7 @@ that takes a model accepts them all.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import inspect
 import json
@@ -230,6 +231,15 @@ class Layout:
     last_index: torch.Tensor  # (B,), last real position of each row
 
 
+@dataclass
+class TextPass:
+    """E's no-grad pass over a batch of texts (suffix placement): what the soft tokens attend to."""
+
+    cache: object  # the decoder's KV cache over the padded texts
+    mask: torch.Tensor  # (B, L) real text positions
+    text_sum: torch.Tensor | None  # (B, d_E) sum of the text's final states, for mean pooling
+
+
 class EmbeddingLLM(nn.Module):
     """The frozen Embedding LLM: reads text plus soft tokens and pools one vector per text."""
 
@@ -299,26 +309,41 @@ class EmbeddingLLM(nn.Module):
         Same result as forward() with placement "suffix" (the text never sees the soft tokens), at
         a fraction of the activation memory: only K positions per row are kept for backward.
         """
+        return self.soft_pass(self.text_pass(token_lists), soft)
+
+    @torch.no_grad()
+    def text_pass(self, token_lists: Sequence[Sequence[int]]) -> "TextPass":
+        """The suffix layout's first pass: E over the texts alone, kept as a KV cache. Nothing trained
+        shapes it (E is frozen and the soft tokens come after the text), so it can serve many soft passes."""
         lay = self.layout(token_lists, 0)
         device = self.lm.get_input_embeddings().weight.device
         mask, positions = lay.attention_mask.to(device), lay.position_ids.to(device)
         decoder = _decoder(self.lm)
-        with torch.no_grad():
-            text = decoder(input_ids=lay.input_ids.to(device), attention_mask=mask,
-                           position_ids=positions, **cache_arguments(decoder))
-        batch, k = mask.shape[0], soft.shape[-2]
-        lengths = mask.sum(1, keepdim=True)
+        out = decoder(input_ids=lay.input_ids.to(device), attention_mask=mask, position_ids=positions,
+                      **cache_arguments(decoder))
+        text_sum = (out.last_hidden_state.float() * mask[..., None]).sum(1) if self.pooling == "mean" else None
+        return TextPass(returned_cache(out), mask, text_sum)
+
+    def soft_pass(self, text: "TextPass", soft: torch.Tensor, keep_text: bool = False) -> torch.Tensor:
+        """Pooled (B, d_E) from the K soft positions over a text pass; differentiable through soft.
+
+        keep_text: leave the text pass as it was, for another soft pass (the cache is copied: a pass
+        appends the soft positions to it)."""
+        device = text.mask.device
+        cache = copy.deepcopy(text.cache) if keep_text else text.cache
+        batch, k = text.mask.shape[0], soft.shape[-2]
+        lengths = text.mask.sum(1, keepdim=True)
         soft_positions = lengths + torch.arange(k, device=device)
-        full_mask = torch.cat([mask, torch.ones(batch, k, dtype=mask.dtype, device=device)], 1)
+        full_mask = torch.cat([text.mask, torch.ones(batch, k, dtype=text.mask.dtype, device=device)], 1)
         soft, offsets = split_soft(soft)
-        x = soft.to(text.last_hidden_state.dtype)[None].expand(batch, -1, -1)
+        x = soft.to(self.lm.get_input_embeddings().weight.dtype)[None].expand(batch, -1, -1)
+        decoder = _decoder(self.lm)
         with self._deep_offsets(offsets):  # this pass holds exactly the K soft positions of every row
             hidden = decoder(inputs_embeds=x, attention_mask=full_mask, position_ids=soft_positions,
-                             **cache_arguments(decoder, returned_cache(text))).last_hidden_state
+                             **cache_arguments(decoder, cache)).last_hidden_state
         if self.pooling == "last":
             return hidden[:, -1].float()
-        text_sum = (text.last_hidden_state.float() * mask[..., None]).sum(1)
-        return (text_sum + hidden.float().sum(1)) / (lengths + k)
+        return (text.text_sum + hidden.float().sum(1)) / (lengths + k)
 
     @contextlib.contextmanager
     def _deep_offsets(self, offsets: torch.Tensor | None, soft_index: torch.Tensor | None = None):

@@ -66,10 +66,12 @@ def test_a_few_dozen_steps_lower_the_loss(tmp_path):
     assert reloaded.fingerprint == model.fingerprint
 
 
-def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
+@pytest.mark.parametrize("reuse", [{}, {"text_reuse": 2, "reuse_block": 3}], ids=["fresh", "text-reuse"])
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, reuse):
     records = fixed_records(24)
     straight = pe_model()
-    Trainer(straight, records, train_config(tmp_path, "straight", save_every=4), dev_records=records[:8]).train()
+    config = lambda name, **extra: train_config(tmp_path, name, **reuse, **extra)  # noqa: E731
+    Trainer(straight, records, config("straight", save_every=4), dev_records=records[:8]).train()
 
     def interrupt(step, _entry):
         if step == 7:
@@ -77,14 +79,14 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
 
     model = pe_model()
     with pytest.raises(KeyboardInterrupt):
-        Trainer(model, records, train_config(tmp_path, "resumed", save_every=4), dev_records=records[:8],
+        Trainer(model, records, config("resumed", save_every=4), dev_records=records[:8],
                 on_step=interrupt).train()
     checkpoint = tmp_path / "resumed" / "checkpoint-000004"
     assert (checkpoint / "trainer_state.json").exists()
     with pytest.raises(TrainingError, match="already holds a training run"):
-        Trainer(pe_model(), records, train_config(tmp_path, "resumed")).train()
+        Trainer(pe_model(), records, config("resumed")).train()
     resumed = PromptEmbedder.from_pretrained(checkpoint, device="cpu")
-    Trainer(resumed, records, train_config(tmp_path, "resumed", save_every=4), dev_records=records[:8]).train(
+    Trainer(resumed, records, config("resumed", save_every=4), dev_records=records[:8]).train(
         resume_from=checkpoint)
     expected, got = snapshot(straight), snapshot(resumed)
     assert expected.keys() == got.keys()
@@ -94,6 +96,25 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
     assert snapshot(pe_model())["prompter"].keys() == expected["prompter"].keys()
     log = [json.loads(line)["step"] for line in (tmp_path / "resumed" / "train_log.jsonl").read_text().splitlines()]
     assert log == list(range(1, 13))  # the interrupted run's steps 5-7 were replaced, not duplicated
+
+
+def test_text_reuse_steps_through_blocks_of_cached_batches(tmp_path):
+    records = fixed_records(40)
+    trainer = Trainer(pe_model(), records, train_config(tmp_path, "run", text_reuse=2, reuse_block=3))
+    fresh = list(trainer.mixture.epoch(0))
+    seen = [trainer._reused_batch(step)[0] for step in range(12)]
+    assert seen == fresh[0:3] * 2 + fresh[3:6] * 2  # each block of 3 batches, twice, then the next block
+    batch, passes = trainer._reused_batch(0)
+    trainer.model.eval()
+    with torch.no_grad():  # a cached text pass serves many soft passes, each equal to a fresh two-pass step
+        first, _, _ = trainer.batch_loss(batch, passes)
+        again, _, _ = trainer.batch_loss(batch, passes)
+        fresh_loss, _, _ = trainer.batch_loss(batch)
+    assert first.item() == again.item() == pytest.approx(fresh_loss.item(), abs=1e-6)
+    with pytest.raises(ValueError, match="grad_accum"):
+        train_config(tmp_path, "bad", text_reuse=2, grad_accum=2).validate()
+    with pytest.raises(TrainingError, match="suffix"):
+        Trainer(pe_model(placement="prefix"), records, train_config(tmp_path, "prefix", text_reuse=2))
 
 
 def test_resume_refuses_other_settings_or_data(tmp_path):
@@ -177,16 +198,21 @@ def test_bench_runs_on_cpu_with_tiny_presets(tmp_path, capsys):
 
     out = tmp_path / "bench.json"
     code = main(["bench", "train", "--preset", "tiny", "--batch-size", "4", "--query-length", "8",
-                 "--document-length", "16", "--steps", "2", "--warmup", "1", "--json", str(out)])
+                 "--document-length", "16", "24", "--dtypes", "fp32", "bf16", "--configs",
+                 "lora,pe-prefix,pe-suffix,forward", "--steps", "2", "--warmup", "1", "--json", str(out)])
     assert code == 0
     report = json.loads(out.read_text())
     assert report["weights"] == "random" and report["backbone"] == "tiny-qwen2"
-    assert [c["name"] for c in report["configs"]] == ["lora", "pe-prefix", "pe-suffix"]
+    grid = [(c["name"], c["dtype"], c["document_length"]) for c in report["configs"]]
+    assert grid == [(name, dtype, length) for dtype in ("fp32", "bf16") for length in (16, 24)
+                    for name in ("lora", "pe-prefix", "pe-suffix", "forward")]
     for config in report["configs"]:
-        assert config["median_step_s"] > 0 and config["tokens_per_s"] > 0
-        assert config["peak_memory_bytes"] > 0 and config["trainable_params"] > 0
-    assert set(report["vs_lora"]) == {"pe-prefix", "pe-suffix"}
-    assert "| pe-suffix |" in capsys.readouterr().out
+        assert config["median_step_s"] > 0 and config["tokens_per_s"] > 0 and config["peak_memory_bytes"] > 0
+        trains = config["name"] != "forward"
+        assert (config["trainable_params"] > 0) == trains
+        assert ("speedup_vs_lora" in config) == (config["name"] in ("pe-prefix", "pe-suffix"))
+        assert ("cost_vs_forward" in config) == trains
+    assert "| pe-suffix | bf16 | 24 |" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("source", ["hidden", "embedding"])

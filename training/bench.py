@@ -10,6 +10,12 @@ setting; only the method differs:
   the backward pass runs through E over the whole sequence.
 - `pe-suffix`: the soft tokens after the text, the text run without autograd with a KV cache
   (the model's cached two-pass path): the backward pass covers only the K soft positions.
+- `forward`: not a training step: E's no-grad forward over the same text tokens (no soft tokens), the
+  floor a suffix step is measured against (its cost beyond one forward is P, the K soft positions and
+  the optimizer).
+
+Each configuration runs at every requested dtype of the frozen E (trainable weights stay fp32) and
+document length; ratios to LoRA are taken within the same dtype and length.
 
 Backbones are built from their configuration with random weights (speed and memory do not depend
 on the values) and fed synthetic ids, so the benchmark needs no weights and no tokenizer.
@@ -36,7 +42,7 @@ from .losses import InfoNCE
 from .prompts import embed, soft_prompts
 from .trainer import TrainConfig, count_trainable, select_trainable
 
-CONFIGS = ("lora", "pe-prefix", "pe-suffix")
+CONFIGS = ("lora", "pe-prefix", "pe-suffix", "forward")
 # the architectures of the real backbones (config.json values), and the test presets
 SHAPES = {
     "qwen2.5-0.5b": dict(arch="qwen2", hidden_size=896, num_hidden_layers=24, num_attention_heads=14,
@@ -95,15 +101,16 @@ def random_lm(shape: str, attention: str, device: torch.device):
 
 
 def build(name: str, preset: str, device: torch.device, attention: str, soft_tokens: int = 5,
-          lora_rank: int = 16, prompter_weights: str = "lora") -> PromptEmbedder:
+          lora_rank: int = 16, prompter_weights: str = "lora", dtype: str = "auto") -> PromptEmbedder:
     e_shape, p_shape = PRESETS[preset]
     e_lm = random_lm(e_shape, attention, device)
     e_tokenizer = SyntheticTokenizer(SHAPES[e_shape]["vocab_size"])
-    if name == "lora":
-        lora = {"r": lora_rank, "lora_alpha": 2 * lora_rank}
+    if name in ("lora", "forward"):  # forward: plain E, text mode
+        lora = {"r": lora_rank, "lora_alpha": 2 * lora_rank} if name == "lora" else None
         config = PromptEmbedderConfig(embedding_backbone=f"{e_shape}-shape", prompting_backbone=None,
                                       embedding_lora=lora, document_instruction="")
-        embedding = EmbeddingLLM(add_lora(e_lm, lora), e_tokenizer, config.embedding_backbone, "suffix", "last")
+        lm = add_lora(e_lm, lora) if lora else e_lm
+        embedding = EmbeddingLLM(lm, e_tokenizer, config.embedding_backbone, "suffix", "last")
         model = PromptEmbedder(config, embedding, None, None)
     else:
         placement = name.removeprefix("pe-")
@@ -116,7 +123,7 @@ def build(name: str, preset: str, device: torch.device, attention: str, soft_tok
         prompter = PromptingLLM(p_lm, SyntheticTokenizer(SHAPES[p_shape]["vocab_size"]), soft_tokens, "hidden", False)
         embedding = EmbeddingLLM(e_lm, e_tokenizer, config.embedding_backbone, placement, "last")
         model = PromptEmbedder(config, embedding, prompter, new_alignment(prompter, embedding))
-    return model.to_device(device)
+    return model.to_device(device, dtype)
 
 
 class PeakRSS:
@@ -143,12 +150,13 @@ class PeakRSS:
 
 def run_config(name: str, preset: str, device: torch.device, batch_size: int, query_length: int,
                document_length: int, instruction_length: int, steps: int, warmup: int, attention: str,
-               compile: bool, soft_tokens: int, lora_rank: int, prompter_weights: str) -> dict:
+               compile: bool, soft_tokens: int, lora_rank: int, prompter_weights: str, dtype: str = "auto") -> dict:
     torch.manual_seed(0)
-    model = build(name, preset, device, attention, soft_tokens, lora_rank, prompter_weights)
-    groups = select_trainable(model, TrainConfig(output_dir="", mode="lora" if name == "lora" else "prompter"))
-    params = [p for g in groups for p in g["params"]]
-    optimizer = torch.optim.AdamW(groups)
+    model = build(name, preset, device, attention, soft_tokens, lora_rank, prompter_weights, dtype)
+    if name != "forward":
+        groups = select_trainable(model, TrainConfig(output_dir="", mode="lora" if name == "lora" else "prompter"))
+        params = [p for g in groups for p in g["params"]]
+        optimizer = torch.optim.AdamW(groups)
     loss_fn = InfoNCE(0.05)
     if compile:  # the transformer layers of every LLM in the configuration
         lms = [model.embedding.lm] + ([model.prompter.lm] if model.prompter is not None else [])
@@ -169,7 +177,16 @@ def run_config(name: str, preset: str, device: torch.device, batch_size: int, qu
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else contextlib.nullcontext
     model.train()
 
-    def step() -> float:
+    def forward() -> float:
+        start = time.perf_counter()
+        with torch.inference_mode(), autocast():
+            model.embedding(queries, None)
+            model.embedding(documents, None)
+        if cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    def train_step() -> float:
         if cuda:
             torch.cuda.synchronize()
         start = time.perf_counter()
@@ -186,6 +203,7 @@ def run_config(name: str, preset: str, device: torch.device, batch_size: int, qu
             torch.cuda.synchronize()
         return time.perf_counter() - start
 
+    step = forward if name == "forward" else train_step
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     rss = PeakRSS() if not cuda else contextlib.nullcontext()
@@ -198,12 +216,13 @@ def run_config(name: str, preset: str, device: torch.device, batch_size: int, qu
     peak = torch.cuda.max_memory_allocated() if cuda else rss.peak
     median = statistics.median(times)
     text_tokens = batch_size * (query_length + document_length)
-    e_tokens = sum(map(len, queries)) + sum(map(len, documents)) + (0 if name == "lora" else 2 * batch_size * soft_tokens)
-    result = {"name": name, "median_step_s": round(median, 5), "tokens_per_s": round(text_tokens / median, 1),
-              "peak_memory_bytes": int(peak), "trainable_params": count_trainable(model),
+    e_tokens = sum(map(len, queries)) + sum(map(len, documents)) + (
+        0 if name in ("lora", "forward") else 2 * batch_size * soft_tokens)
+    result = {"name": name, "dtype": model.dtype_name, "document_length": document_length, "median_step_s": round(median, 5), "tokens_per_s": round(text_tokens / median, 1),
+              "peak_memory_bytes": int(peak), "trainable_params": count_trainable(model) if name != "forward" else 0,
               "e_tokens_per_step": e_tokens, "warmup_s": round(warmup_s, 3),
               "step_times_s": [round(t, 5) for t in times]}
-    del model, optimizer, params, groups
+    del model
     gc.collect()
     if cuda:
         torch.cuda.empty_cache()
@@ -220,11 +239,13 @@ def device_name(device: torch.device) -> str:
     return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
 
 
-def bench_train(preset: str = "qwen2.5-0.5b", configs: tuple[str, ...] = CONFIGS, batch_size: int = 64,
-                query_length: int = 64, document_length: int = 256, instruction_length: int = 16,
+def bench_train(preset: str = "qwen2.5-0.5b", configs: tuple[str, ...] = CONFIGS[:3], batch_size: int = 64,
+                query_length: int = 64, document_lengths: tuple[int, ...] = (256,), instruction_length: int = 16,
                 steps: int = 10, warmup: int = 3, attention: str = "sdpa", compile: bool = False,
                 soft_tokens: int = 5, lora_rank: int = 16, prompter_weights: str = "lora",
-                device: str | None = None, log=print) -> dict:
+                device: str | None = None, dtypes: tuple[str, ...] = ("auto",), log=print) -> dict:
+    """Every configuration at every (dtype, document length), back to back; each row carries its ratios to
+    LoRA (speed-up, memory) and to the no-grad forward (step cost) at the same dtype and length."""
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     for name in configs:
         if name not in CONFIGS:
@@ -232,42 +253,54 @@ def bench_train(preset: str = "qwen2.5-0.5b", configs: tuple[str, ...] = CONFIGS
     import transformers
 
     results = []
-    for name in configs:
-        log(f"[bench train] {name} ...")
-        results.append(run_config(name, preset, device, batch_size, query_length, document_length,
-                                  instruction_length, steps, warmup, attention, compile, soft_tokens,
-                                  lora_rank, prompter_weights))
-    report = {
+    for dtype in dtypes:
+        for document_length in document_lengths:
+            group = []
+            for name in configs:
+                log(f"[bench train] {name}, {dtype}, {document_length} document tokens ...")
+                group.append(run_config(name, preset, device, batch_size, query_length, document_length,
+                                        instruction_length, steps, warmup, attention, compile, soft_tokens,
+                                        lora_rank, prompter_weights, dtype))
+            _add_ratios(group)
+            results += group
+    return {
         "device": device_name(device), "backbone": PRESETS[preset][0], "prompting_backbone": PRESETS[preset][1],
-        "weights": "random", "dtype": "bf16 autocast, frozen E in bf16, trainable fp32" if device.type == "cuda"
-        else "fp32", "batch_size": batch_size, "query_length": query_length, "document_length": document_length,
+        "weights": "random", "dtypes": sorted({r["dtype"] for r in results}),
+        "precision": "frozen E in the row's dtype (bf16 autocast on CUDA), P, alignment and adapters fp32",
+        "batch_size": batch_size, "query_length": query_length, "document_lengths": list(document_lengths),
         "instruction_length": instruction_length, "soft_tokens": soft_tokens, "lora_rank": lora_rank,
         "prompter_weights": prompter_weights, "steps": steps, "warmup_steps": warmup, "attention": attention,
         "compile": compile, "torch": torch.__version__, "transformers": transformers.__version__,
-        "peak_memory": "torch.cuda.max_memory_allocated" if device.type == "cuda" else "peak process RSS (sampled)",
+        "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d"),
+        "peak_memory": "torch.cuda.max_memory_allocated" if device.type == "cuda" else
+        "peak process RSS while the configuration ran (sampled; includes what earlier configurations left)",
         "configs": results,
     }
-    by_name = {r["name"]: r for r in results}
-    if "lora" in by_name:
-        report["vs_lora"] = {
-            name: {"speedup": round(by_name["lora"]["median_step_s"] / r["median_step_s"], 3),
-                   "memory_ratio": round(r["peak_memory_bytes"] / by_name["lora"]["peak_memory_bytes"], 3)}
-            for name, r in by_name.items() if name != "lora"}
-    return report
+
+
+def _add_ratios(group: list[dict]) -> None:
+    by_name = {r["name"]: r for r in group}
+    lora, forward = by_name.get("lora"), by_name.get("forward")
+    for r in group:
+        if lora is not None and r["name"] not in ("lora", "forward"):
+            r["speedup_vs_lora"] = round(lora["median_step_s"] / r["median_step_s"], 3)
+            r["memory_vs_lora"] = round(r["peak_memory_bytes"] / lora["peak_memory_bytes"], 3)
+        if forward is not None and r["name"] != "forward":
+            r["cost_vs_forward"] = round(r["median_step_s"] / forward["median_step_s"], 3)
 
 
 def format_table(report: dict) -> str:
     lines = [f"device: {report['device']}; E: {report['backbone']} shape, P: {report['prompting_backbone']} shape, "
-             f"{report['weights']} weights; batch {report['batch_size']} x ({report['query_length']} + "
-             f"{report['document_length']}) tokens; attention {report['attention']}, compile {report['compile']}",
-             "", "| config | median step (s) | text tokens/s | peak memory (GB) | trainable params | vs LoRA: speed | memory |",
-             "|---|---|---|---|---|---|---|"]
+             f"{report['weights']} weights; batch {report['batch_size']} x ({report['query_length']} + D) tokens; "
+             f"attention {report['attention']}, compile {report['compile']}",
+             "", "| config | dtype | D | median step (s) | text tokens/s | peak memory (GB) | trainable params | "
+             "vs LoRA: speed | memory | vs no-grad forward |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["configs"]:
-        ratio = report.get("vs_lora", {}).get(r["name"], {})
-        speed = f"{ratio['speedup']:.2f}x" if ratio else "-"
-        memory = f"{ratio['memory_ratio']:.2f}x" if ratio else "-"
-        lines.append(f"| {r['name']} | {r['median_step_s']:.4f} | {r['tokens_per_s']:,.0f} | "
-                     f"{r['peak_memory_bytes'] / 1e9:.2f} | {r['trainable_params']:,} | {speed} | {memory} |")
+        def ratio(key: str) -> str:
+            return f"{r[key]:.2f}x" if key in r else "-"
+        lines.append(f"| {r['name']} | {r['dtype']} | {r['document_length']} | {r['median_step_s']:.3f} | "
+                     f"{r['tokens_per_s']:,.0f} | {r['peak_memory_bytes'] / 1e9:.2f} | {r['trainable_params']:,} | "
+                     f"{ratio('speedup_vs_lora')} | {ratio('memory_vs_lora')} | {ratio('cost_vs_forward')} |")
     return "\n".join(lines)
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from embedder.dtypes import DTYPE_CHOICES
+
 
 def register_bench(benchmarks) -> None:
     _register_train(benchmarks)
@@ -30,10 +32,15 @@ def _register_train(suites) -> None:
     p.add_argument("--preset", choices=["qwen2.5-0.5b", "smollm2-135m", "tiny"], default="qwen2.5-0.5b",
                    help="E's shape (the Prompting LLM is SmolLM2-135M-shaped; tiny: the test presets) (default qwen2.5-0.5b)")
     p.add_argument("--configs", default="lora,pe-prefix,pe-suffix",
-                   help="comma-separated configurations to run, in order (default lora,pe-prefix,pe-suffix)")
+                   help="comma-separated configurations to run, in order, of lora, pe-prefix, pe-suffix and forward "
+                        "(E's no-grad forward over the same text: what a suffix step is measured against) "
+                        "(default lora,pe-prefix,pe-suffix)")
     p.add_argument("--batch-size", type=int, default=64, help="queries (and positives) per batch (default 64)")
     p.add_argument("--query-length", type=int, default=64, help="query tokens (default 64)")
-    p.add_argument("--document-length", type=int, default=256, help="document tokens (default 256)")
+    p.add_argument("--document-length", type=int, nargs="+", default=[256],
+                   help="document tokens; several values run every configuration at each (default 256)")
+    p.add_argument("--dtypes", nargs="+", choices=DTYPE_CHOICES, default=["auto"],
+                   help="the frozen E's dtypes, each running every configuration (e.g. fp32 bf16) (default auto)")
     p.add_argument("--instruction-length", type=int, default=16,
                    help="instruction tokens: read by P, or written before each query for LoRA (default 16)")
     p.add_argument("--steps", type=int, default=10, help="measured steps per configuration (default 10)")
@@ -59,9 +66,10 @@ def bench_train(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     configs = tuple(c.strip() for c in args.configs.split(",") if c.strip())
-    report = run(args.preset, configs, args.batch_size, args.query_length, args.document_length,
+    report = run(args.preset, configs, args.batch_size, args.query_length, tuple(args.document_length),
                  args.instruction_length, args.steps, args.warmup, args.attn, args.compile, args.soft_tokens,
-                 args.lora_rank, args.prompter_weights, args.device, log=lambda m: print(m, file=sys.stderr))
+                 args.lora_rank, args.prompter_weights, args.device, tuple(args.dtypes),
+                 log=lambda m: print(m, file=sys.stderr))
     print(format_table(report))
     if args.json:
         write_report(report, args.json)

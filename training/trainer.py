@@ -16,6 +16,7 @@ transformers, peft and safetensors (no `datasets` on the GPU machine).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 import os
@@ -28,6 +29,8 @@ from typing import Callable
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from embedder.model import TextPass
 
 from .data import Record
 from .dev_score import build_dev_set, metric_label, score_dev_set, truncate_texts
@@ -43,7 +46,7 @@ STATE_FILE = "trainer_state.json"
 RESUME_KEYS = ("mode", "max_steps", "batch_size", "grad_accum", "lr", "alignment_lr", "weight_decay",
                "warmup_steps", "min_lr_ratio", "temperature", "learnable_temperature", "hard_negatives",
                "query_length", "document_length", "tau_start", "tau_end", "seed", "data_fingerprint", "dtype",
-               "task_weights")
+               "task_weights", "text_reuse", "reuse_block")
 
 
 @dataclass
@@ -70,6 +73,8 @@ class TrainConfig:
     cached_text: bool = True  # suffix placement: text pass without autograd (same result, less memory)
     gradient_checkpointing: bool = False
     length_buckets: int = 1  # embed each side in N length-sorted chunks: less padding, more (small) passes
+    text_reuse: int = 1  # > 1: each block of reuse_block batches gets this many optimizer passes over one text pass
+    reuse_block: int = 4  # batches whose text KV caches are held at once (memory: see --text-reuse)
     bf16: bool = True  # autocast on CUDA (ignored on CPU)
     eval_every: int = 100
     eval_batches: int = 8
@@ -93,6 +98,10 @@ class TrainConfig:
         for name in ("max_steps", "batch_size", "grad_accum", "query_length", "document_length"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if self.text_reuse < 1 or self.reuse_block < 1:
+            raise ValueError("text_reuse and reuse_block must be at least 1")
+        if self.text_reuse > 1 and self.grad_accum != 1:
+            raise ValueError("text reuse steps through cached batches one at a time: use grad_accum 1")
         if not (self.tau_start > 0 and self.tau_end > 0):
             raise ValueError("tau_start and tau_end must be positive")
         for spec in self.dev_corpus:
@@ -205,6 +214,10 @@ class Trainer:
         if config.gradient_checkpointing and not self.suffix_cached:
             model.embedding.lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.document_instruction = "" if model.config.text_mode else model.config.document_instruction
+        if config.text_reuse > 1 and not self.suffix_cached:
+            raise TrainingError("text reuse needs suffix placement with the cached text pass (the text pass must not "
+                                "depend on anything that trains)")
+        self._block_index, self._block = None, None
         self._overheads: dict[str, int] = {}
         self._frozen_prompts: dict[str, torch.Tensor] = {}
 
@@ -245,32 +258,69 @@ class Trainer:
             self._frozen_prompts.update(zip(missing, raw.unbind(0)))
         return {text: model.alignment(self._frozen_prompts[text]) for text in instructions}
 
-    def _embed(self, tokens: list[list[int]], soft: torch.Tensor | None) -> torch.Tensor:
+    def _buckets(self, tokens: list[list[int]]) -> list[list[int]]:
         """Rows of E are independent, so length-sorted chunks give the same vectors with less padding."""
         buckets = min(self.config.length_buckets, len(tokens))
         if buckets <= 1:
-            return embed(self.model, tokens, soft, self.suffix_cached)
+            return [list(range(len(tokens)))]
         order = sorted(range(len(tokens)), key=lambda i: len(tokens[i]))
         size = -(-len(order) // buckets)
-        parts = [order[i:i + size] for i in range(0, len(order), size)]
-        out = torch.cat([embed(self.model, [tokens[i] for i in part], soft, self.suffix_cached) for part in parts])
-        return out[torch.tensor(order, device=out.device).argsort()]
+        return [order[i:i + size] for i in range(0, len(order), size)]
 
-    def batch_loss(self, batch: list[Record]) -> tuple[torch.Tensor, float, int]:
-        """(loss, in-batch accuracy, text tokens) for one single-task batch."""
-        instruction = batch[0].instruction
+    def _embed(self, tokens: list[list[int]], soft: torch.Tensor | None,
+               text_passes: list[TextPass] | None = None) -> torch.Tensor:
+        """E's pooled output; text_passes: this side's cached text passes (text reuse), one per bucket."""
+        parts = self._buckets(tokens)
+        if text_passes is not None:
+            outputs = [self.model.embedding.soft_pass(text, soft, keep_text=True) for text in text_passes]
+        else:
+            outputs = [embed(self.model, [tokens[i] for i in part], soft, self.suffix_cached) for part in parts]
+        if len(parts) == 1:
+            return outputs[0]
+        out = torch.cat(outputs)
+        order = torch.tensor([i for part in parts for i in part], device=out.device)
+        return out[order.argsort()]
+
+    def _batch_tokens(self, batch: list[Record]) -> tuple[list[list[int]], list[list[int]]]:
         documents = [r.positive for r in batch] + [n for r in batch for n in r.negatives]
-        query_tokens = self._tokenize([r.query for r in batch], instruction, self.config.query_length)
+        query_tokens = self._tokenize([r.query for r in batch], batch[0].instruction, self.config.query_length)
         document_tokens = self._tokenize(documents, self.document_instruction, self.config.document_length)
+        return query_tokens, document_tokens
+
+    def _text_passes(self, batch: list[Record]) -> tuple[list[TextPass], list[TextPass]]:
+        """Both sides' text passes of a batch, one per length bucket (what text reuse keeps)."""
+        sides = []
+        for tokens in self._batch_tokens(batch):
+            sides.append([self.model.embedding.text_pass([tokens[i] for i in part]) for part in self._buckets(tokens)])
+        return sides[0], sides[1]
+
+    def batch_loss(self, batch: list[Record], text_passes=None) -> tuple[torch.Tensor, float, int]:
+        """(loss, in-batch accuracy, text tokens) for one single-task batch; text_passes: its cached text."""
+        instruction = batch[0].instruction
+        query_tokens, document_tokens = self._batch_tokens(batch)
+        query_passes, document_passes = text_passes or (None, None)
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.cuda and self.config.bf16 \
             else contextlib.nullcontext()
         with autocast:
             soft = self._soft_prompts([instruction, self.document_instruction])
-            queries = self._embed(query_tokens, soft[instruction])
-            docs = self._embed(document_tokens, soft[self.document_instruction])
+            queries = self._embed(query_tokens, soft[instruction], query_passes)
+            docs = self._embed(document_tokens, soft[self.document_instruction], document_passes)
         loss = self.loss(queries.float(), docs.float())
         tokens = sum(map(len, query_tokens)) + sum(map(len, document_tokens))
         return loss, self.loss.accuracy(queries, docs), tokens
+
+    def _reused_batch(self, step: int) -> tuple[list[Record], tuple]:
+        """Text reuse: the batch of `step` and its cached text passes. Steps go through blocks of reuse_block
+        batches, text_reuse passes over each block; the block is a function of the step alone, so a resumed
+        run draws and encodes the same one again."""
+        config = self.config
+        block, offset = divmod(step, config.reuse_block * config.text_reuse)
+        if self._block_index != block:
+            self._block = None  # free the old caches before the new ones are made
+            batches = itertools.islice(self.mixture.stream(skip=block * config.reuse_block), config.reuse_block)
+            self._block = [(batch, self._text_passes(batch)) for batch in batches]
+            self._block_index = block
+        return self._block[offset % config.reuse_block]
 
     # ----- evaluation -----------------------------------------------------------------------
     def evaluate(self) -> dict:
@@ -340,8 +390,12 @@ class Trainer:
                     group["lr"] = group["base_lr"] * factor
                 total_loss, total_accuracy, tokens = 0.0, 0.0, 0
                 for _ in range(config.grad_accum):
-                    loss, accuracy, batch_tokens = self.batch_loss(next(stream))
-                    consumed += 1
+                    if config.text_reuse > 1:
+                        loss, accuracy, batch_tokens = self.batch_loss(*self._reused_batch(step))
+                        consumed = (self._block_index + 1) * config.reuse_block
+                    else:
+                        loss, accuracy, batch_tokens = self.batch_loss(next(stream))
+                        consumed += 1
                     (loss / config.grad_accum).backward()
                     total_loss += loss.item() / config.grad_accum
                     total_accuracy += accuracy / config.grad_accum
@@ -419,7 +473,9 @@ class Trainer:
         except (OSError, ValueError) as exc:
             raise TrainingError(f"{checkpoint} is not a complete training checkpoint: {exc}") from exc
         saved, current = state["config"], asdict(self.config)
-        saved.setdefault("dtype", "fp32")  # runs from before dtypes existed trained an fp32 E on the CPU
+        # runs from before these settings existed: an fp32 E on the CPU, no task weights, no text reuse
+        for key, default in (("dtype", "fp32"), ("task_weights", {}), ("text_reuse", 1), ("reuse_block", 4)):
+            saved.setdefault(key, default)
         changed = [f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in RESUME_KEYS if saved.get(k) != current[k]]
         if changed:
             raise TrainingError(f"cannot resume {checkpoint} with different settings ({'; '.join(changed)})")

@@ -94,6 +94,15 @@ def _add_training_arguments(p: argparse.ArgumentParser, lr: float, max_steps: in
     g.add_argument("--length-buckets", type=int, default=1,
                    help="embed each side of a batch in N length-sorted chunks: less padding in E's text pass "
                         "(same vectors; try 2-4 with documents of mixed lengths) (default 1)")
+    g.add_argument("--text-reuse", type=int, default=1, metavar="R",
+                   help="suffix placement: give each block of --reuse-block batches R optimizer passes over one text "
+                        "pass (E frozen and the soft tokens after the text: the text's KV cache depends on nothing "
+                        "that trains), so a step costs about P + the K soft positions + 1/R of the text pass "
+                        "(default 1: a fresh batch every step, the paper's method)")
+    g.add_argument("--reuse-block", type=int, default=4, metavar="N",
+                   help="batches whose text caches are held at once with --text-reuse; memory is N x tokens per "
+                        "batch x layers x 2 x KV width x bytes, e.g. SmolLM2 fp32 at 16 x (32 + 2 x 128) tokens: "
+                        "~210 MB per batch (default 4)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -110,7 +119,8 @@ def _train_config(args: argparse.Namespace, mode: str, **extra):
         seed=args.seed, bf16=not args.no_bf16, gradient_checkpointing=args.gradient_checkpointing,
         progress=not args.no_progress, length_buckets=args.length_buckets, dev_retrieval=not args.no_dev_retrieval,
         dev_corpus=args.dev_corpus, dev_sts=args.dev_sts, dev_max_queries=args.dev_max_queries,
-        dev_max_sts_pairs=args.dev_max_sts_pairs, task_weights=_task_weights(args.task_weight), **extra)
+        dev_max_sts_pairs=args.dev_max_sts_pairs, task_weights=_task_weights(args.task_weight),
+        text_reuse=args.text_reuse, reuse_block=args.reuse_block, **extra)
 
 
 def _task_weights(specs: list[str]) -> dict[str, float]:

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The shipped default model, trained on the CPU: E = P = SmolLM2-135M, P through LoRA, suffix soft tokens.
+#   scripts/default-model/train-cpu.sh RUN_DIR [DATA_DIR]
+# Runs `prepare-data` once (licensed sets only: see scripts/default-model/prepare-data.sh), then trains; run it
+# again after an interruption and it resumes from the latest checkpoint (every 20 steps, a few minutes on
+# 2 cores), appending to RUN_DIR/resumes.log. Runs live outside the repository.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+RUN=${1:?usage: train-cpu.sh RUN_DIR [DATA_DIR]}
+DATA=${2:-$(dirname "$RUN")/data}
+SHARED=${SHARED:-../shared/data}
+[ -f "$DATA/train.jsonl" ] || scripts/default-model/prepare-data.sh "$DATA"
+if ls "$RUN"/checkpoint-*/trainer_state.json >/dev/null 2>&1; then
+    echo "$(date -Is) resume from $(ls -d "$RUN"/checkpoint-* | tail -1)" >> "$RUN/resumes.log"
+    exec .venv/bin/promptembedder train --resume -o "$RUN" --data "$DATA/train.jsonl" --dev "$DATA/dev.jsonl" \
+        --dev-sts "$SHARED/stsbenchmark/sts-dev.csv" --no-progress
+fi
+mkdir -p "$RUN"
+echo "$(date -Is) start" >> "$RUN/resumes.log"
+exec .venv/bin/promptembedder train -o "$RUN" --data "$DATA/train.jsonl" --dev "$DATA/dev.jsonl" \
+    --dev-sts "$SHARED/stsbenchmark/sts-dev.csv" \
+    --backbone smollm2-135m --prompter smollm2-135m --prompter-weights lora --soft-tokens 5 --placement suffix \
+    --pooling last --batch-size 16 --hard-negatives 1 --query-length 32 --document-length 128 \
+    --lr 2e-4 --alignment-lr 2e-3 --warmup-steps 20 --max-steps ${MAX_STEPS:-340} --tau-start 1.0 --tau-end 0.3 \
+    --task-weight beir:scifact=8 --task-weight sts:sts-train=6 --task-weight jsonl:squad/pairs=0.6 \
+    --task-weight jsonl:arxiv-2007-2017/pairs=0.5 --task-weight jsonl:arxiv-cs-2025/pairs=0.5 \
+    --eval-every 100 --save-every 20 --keep-checkpoints 2 --seed 0 --no-progress \
+    --query-instruction "Retrieve semantically similar text."
