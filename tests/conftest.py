@@ -16,6 +16,9 @@ def isolated_home(tmp_path, monkeypatch):
     monkeypatch.setenv("PROMPTEMBEDDER_CACHE", os.environ.get("PROMPTEMBEDDER_CACHE", _REAL_CACHE))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    # reference numerics: "auto" would be bf16 on a CPU with native bf16, and the exactness tests compare at
+    # fp32 tolerances; the bf16 path has its own tests (test_dtypes.py)
+    monkeypatch.setenv("PROMPTEMBEDDER_DTYPE", "fp32")
     return tmp_path / "home"
 
 

@@ -122,6 +122,33 @@ def test_mixture_batches_are_single_task_without_duplicate_texts():
     assert [[r.query for r in b] for b in mixture.epoch(1)] != [[r.query for r in b] for b in batches]
 
 
+def test_task_weights_scale_each_tasks_share_of_batches():
+    records = [Record(f"q{i}", f"p{i}", [], "I", "big") for i in range(40)] + \
+        [Record(f"x{i}", f"y{i}", [], "I", "small") for i in range(8)]
+
+    def counts(weights):
+        batches = TaskMixture(records, batch_size=4, seed=1, weights=weights).epoch(0)
+        return {task: sum(b[0].task == task for b in batches) for task in ("big", "small")}
+
+    assert counts(None) == {"big": 10, "small": 2}
+    assert counts({"small": 3}) == {"big": 10, "small": 6}  # three shuffles of the small task
+    assert counts({"big": 0.5, "small": 0}) == {"big": 5, "small": 0}
+    with pytest.raises(ValueError, match="unknown task"):
+        TaskMixture(records, batch_size=4, weights={"missing": 2})
+
+
+def test_sources_that_share_a_file_name_stay_separate_tasks(tmp_path):
+    for folder in ("squad", "snli"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "pairs.jsonl").write_text(json.dumps({"query": f"{folder} q", "positive": "p"}) + "\n")
+    records, _ = read_sources([f"jsonl:{tmp_path}/squad/pairs.jsonl::Answer it.",
+                               f"jsonl:{tmp_path}/snli/pairs.jsonl::Entail it."])
+    assert [(r.task, r.instruction) for r in records] == [("jsonl:squad/pairs", "Answer it."),
+                                                         ("jsonl:snli/pairs", "Entail it.")]
+    alone, _ = read_sources([f"jsonl:{tmp_path}/snli/pairs.jsonl"])
+    assert alone[0].task == "jsonl:pairs"  # a unique name stays as it was
+
+
 def test_mixture_stream_resumes_at_the_same_place():
     mixture = TaskMixture(records_with_duplicates(), batch_size=4, seed=0)
     stream = mixture.stream()

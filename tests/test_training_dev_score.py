@@ -111,6 +111,24 @@ def test_corpus_is_deduplicated_queries_pooled_and_capped():
         "answer 0", "second answer 0"]
     capped = retrieval_set(records, [], max_queries=3)
     assert len(capped.queries) == 3 and capped.queries == retrieval_set(records[::-1], [], 3).queries
+    # a capped set searches only its own queries' documents: its cost is bounded by the cap
+    own = {text for r in records if r.query in capped.queries for text in (r.positive, *r.negatives)}
+    assert set(capped.corpus) == own and len(capped.corpus) < len(data.corpus) - 1
+
+
+def test_cpu_dev_set_is_small_fixed_and_cut_to_the_document_length(tmp_path):
+    rows = [(i % 5, f"sentence {i} a", f"sentence {i} b") for i in range(50)]
+    path = write_sts(tmp_path / "sts-dev.csv", rows)
+    subset = build_dev_set([], sts_path=path, max_sts_pairs=10).sts
+    again = build_dev_set([], sts_path=write_sts(tmp_path / "other-dev.csv", rows[::-1]), max_sts_pairs=10).sts
+    assert len(subset.scores) == 10 and sorted(subset.first) == sorted(again.first)  # whatever the file order
+    long = [Record(f"q{i}", "word " * 300 + str(i), [], INSTRUCTION, "toy") for i in range(4)]
+    model = PromptEmbedder.from_config(PromptEmbedderConfig(prompter_weights="full")).to_device("cpu")
+    trainer = Trainer(model, toy(8), TrainConfig(str(tmp_path / "run"), batch_size=4, document_length=16,
+                                                 progress=False), dev_records=long)
+    assert trainer.dev_set.retrieval["toy"].queries and all(
+        len(model.tokenizer(text, add_special_tokens=False)["input_ids"]) <= 16
+        for text in trainer.dev_set.retrieval["toy"].corpus)
 
 
 def test_the_query_itself_in_the_corpus_is_not_counted_against_it():

@@ -1,0 +1,81 @@
+"""nDCG@10 / recall@10 / MRR@10 on the demo collection's labelled queries, per model, plus BM25.
+
+    .venv/bin/python scripts/eval_demo_queries.py --model default --model raw:smollm2-135m:mean \
+        [--home /tmp/demo-eval] [--json docs/results/demo-queries.json]
+
+Each model indexes the demo collection (the standard library's docs, `app/demo.py`) in a store under
+--home through the indexer, as `make demo` does, with the demo's instruction, then answers every
+labelled query through the indexer's search (top 40 chunks, grouped by document), scored as the UI's
+backbone comparison scores them (`app/ui/swap.py`). BM25 (bm25s) ranks the same files whole.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", action="append", default=[], help="a --model value (repeatable; 'default')")
+    parser.add_argument("--home", default="/tmp/promptembedder-demo-eval", help="PROMPTEMBEDDER_HOME for the run")
+    parser.add_argument("--json", default=None, help="also write the rows here")
+    args = parser.parse_args()
+    os.environ["PROMPTEMBEDDER_HOME"] = args.home
+
+    from app.commands.common import model_or_default
+    from app.demo import COLLECTION, INSTRUCTION, build_demo_docs, labelled_queries_path
+    from app.ui.swap import METRICS, documents_in_order, ranking_metrics, read_labelled_queries
+    from embedder import PromptEmbedder
+    from indexer.collection import Collections
+
+    paths = build_demo_docs(log=lambda m: print(m, file=sys.stderr))
+    queries = read_labelled_queries(labelled_queries_path())
+    rows = [_bm25_row(paths, queries, METRICS, ranking_metrics)]
+    for name in args.model:
+        target, _ = model_or_default(name)
+        model = PromptEmbedder.from_pretrained(target)
+        started = time.perf_counter()
+        with Collections() as store:
+            with store.open(COLLECTION, model, instruction=INSTRUCTION, create=True, progress=True) as collection:
+                collection.index([str(paths[0].parent)])
+            index_s = time.perf_counter() - started
+            with store.open(COLLECTION, model, instruction=INSTRUCTION, writable=False) as collection:
+                totals = dict.fromkeys(METRICS, 0.0)
+                for row in queries:
+                    hits = collection.search(row["query"], k=40)
+                    for metric, value in ranking_metrics(documents_in_order(hits), set(row["relevant"])).items():
+                        totals[metric] += value
+        rows.append({"model": name, "loaded": target or "assets/default-model", "dtype": model.dtype_name,
+                     **{m: round(v / len(queries), 4) for m, v in totals.items()}, "index_s": round(index_s, 1)})
+        print(json.dumps(rows[-1]), file=sys.stderr)
+    report = {"date": time.strftime("%Y-%m-%d"), "queries": len(queries), "documents": len(paths),
+              "instruction": INSTRUCTION, "command": "python scripts/eval_demo_queries.py " + " ".join(sys.argv[1:]),
+              "rows": rows}
+    print(json.dumps(report, indent=2))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+            f.write("\n")
+    return 0
+
+
+def _bm25_row(paths, queries, metrics, ranking_metrics) -> dict:
+    import bm25s
+
+    texts = [p.read_text(encoding="utf-8") for p in paths]
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize(texts, show_progress=False), show_progress=False)
+    hits, _ = retriever.retrieve(bm25s.tokenize([q["query"] for q in queries], show_progress=False),
+                                 k=min(10, len(texts)), show_progress=False)
+    totals = dict.fromkeys(metrics, 0.0)
+    for row, ranked in zip(queries, hits):
+        for metric, value in ranking_metrics([str(paths[i]) for i in ranked], set(row["relevant"])).items():
+            totals[metric] += value
+    return {"model": "bm25", **{m: round(v / len(queries), 4) for m, v in totals.items()}}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
