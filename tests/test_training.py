@@ -117,6 +117,24 @@ def test_text_reuse_steps_through_blocks_of_cached_batches(tmp_path):
         Trainer(pe_model(placement="prefix"), records, train_config(tmp_path, "prefix", text_reuse=2))
 
 
+def test_resume_survives_a_log_line_torn_by_the_kill(tmp_path):
+    records = fixed_records(24)
+    Trainer(pe_model(), records, train_config(tmp_path, "run", max_steps=4, save_every=2)).train()
+    log = tmp_path / "run" / "train_log.jsonl"
+    log.write_text(log.read_text() + '{"step": 5, "loss": 0.1')  # killed mid-write
+    checkpoint = tmp_path / "run" / "checkpoint-000002"
+    resumed = PromptEmbedder.from_pretrained(checkpoint, device="cpu")
+    Trainer(resumed, records, train_config(tmp_path, "run", max_steps=4, save_every=2)).train(resume_from=checkpoint)
+    assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("setting", [{"lr": float("nan")}, {"lr": 0.0}, {"alignment_lr": float("inf")},
+                                     {"temperature": -1.0}, {"weight_decay": float("nan")}])
+def test_non_finite_or_non_positive_rates_are_refused_before_training(tmp_path, setting):
+    with pytest.raises(ValueError, match=next(iter(setting))):
+        train_config(tmp_path, "run", **setting).validate()
+
+
 def test_resume_refuses_other_settings_or_data(tmp_path):
     records = fixed_records(24)
     Trainer(pe_model(), records, train_config(tmp_path, "run", max_steps=4, save_every=2)).train()

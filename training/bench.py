@@ -243,14 +243,33 @@ def bench_train(preset: str = "qwen2.5-0.5b", configs: tuple[str, ...] = CONFIGS
                 query_length: int = 64, document_lengths: tuple[int, ...] = (256,), instruction_length: int = 16,
                 steps: int = 10, warmup: int = 3, attention: str = "sdpa", compile: bool = False,
                 soft_tokens: int = 5, lora_rank: int = 16, prompter_weights: str = "lora",
-                device: str | None = None, dtypes: tuple[str, ...] = ("auto",), log=print) -> dict:
+                device: str | None = None, dtypes: tuple[str, ...] = ("auto",), log=print,
+                on_result=None) -> dict:
     """Every configuration at every (dtype, document length), back to back; each row carries its ratios to
-    LoRA (speed-up, memory) and to the no-grad forward (step cost) at the same dtype and length."""
+    LoRA (speed-up, memory) and to the no-grad forward (step cost) at the same dtype and length.
+
+    on_result(report so far) runs after every configuration: a long CPU run that is killed (out of memory,
+    say) keeps what it measured."""
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     for name in configs:
         if name not in CONFIGS:
             raise ValueError(f"unknown configuration '{name}' (known: {', '.join(CONFIGS)})")
     import transformers
+
+    def report(results: list[dict]) -> dict:
+        return {
+            "device": device_name(device), "backbone": PRESETS[preset][0], "prompting_backbone": PRESETS[preset][1],
+            "weights": "random", "dtypes": sorted({r["dtype"] for r in results}),
+            "precision": "frozen E in the row's dtype (bf16 autocast on CUDA), P, alignment and adapters fp32",
+            "batch_size": batch_size, "query_length": query_length, "document_lengths": list(document_lengths),
+            "instruction_length": instruction_length, "soft_tokens": soft_tokens, "lora_rank": lora_rank,
+            "prompter_weights": prompter_weights, "steps": steps, "warmup_steps": warmup, "attention": attention,
+            "compile": compile, "torch": torch.__version__, "transformers": transformers.__version__,
+            "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d"),
+            "peak_memory": "torch.cuda.max_memory_allocated" if device.type == "cuda" else
+            "peak process RSS while the configuration ran (sampled; includes what earlier configurations left)",
+            "configs": results,
+        }
 
     results = []
     for dtype in dtypes:
@@ -261,21 +280,11 @@ def bench_train(preset: str = "qwen2.5-0.5b", configs: tuple[str, ...] = CONFIGS
                 group.append(run_config(name, preset, device, batch_size, query_length, document_length,
                                         instruction_length, steps, warmup, attention, compile, soft_tokens,
                                         lora_rank, prompter_weights, dtype))
-            _add_ratios(group)
+                _add_ratios(group)
+                if on_result is not None:
+                    on_result(report(results + group))
             results += group
-    return {
-        "device": device_name(device), "backbone": PRESETS[preset][0], "prompting_backbone": PRESETS[preset][1],
-        "weights": "random", "dtypes": sorted({r["dtype"] for r in results}),
-        "precision": "frozen E in the row's dtype (bf16 autocast on CUDA), P, alignment and adapters fp32",
-        "batch_size": batch_size, "query_length": query_length, "document_lengths": list(document_lengths),
-        "instruction_length": instruction_length, "soft_tokens": soft_tokens, "lora_rank": lora_rank,
-        "prompter_weights": prompter_weights, "steps": steps, "warmup_steps": warmup, "attention": attention,
-        "compile": compile, "torch": torch.__version__, "transformers": transformers.__version__,
-        "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d"),
-        "peak_memory": "torch.cuda.max_memory_allocated" if device.type == "cuda" else
-        "peak process RSS while the configuration ran (sampled; includes what earlier configurations left)",
-        "configs": results,
-    }
+    return report(results)
 
 
 def _add_ratios(group: list[dict]) -> None:

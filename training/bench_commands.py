@@ -69,7 +69,8 @@ def bench_train(args: argparse.Namespace) -> int:
     report = run(args.preset, configs, args.batch_size, args.query_length, tuple(args.document_length),
                  args.instruction_length, args.steps, args.warmup, args.attn, args.compile, args.soft_tokens,
                  args.lora_rank, args.prompter_weights, args.device, tuple(args.dtypes),
-                 log=lambda m: print(m, file=sys.stderr))
+                 log=lambda m: print(m, file=sys.stderr),
+                 on_result=(lambda partial: write_report(partial, args.json)) if args.json else None)
     print(format_table(report))
     if args.json:
         write_report(report, args.json)

@@ -21,17 +21,23 @@ RESULT_KEYS = ("model", "dataset", "split", "metric", "value")
 TRAINING_DATA = """\
 | data | what | part used | license |
 |---|---|---|---|
+| SQuAD v1.1 train | Wikipedia questions -> the paragraph that answers them | 37,461 question -> paragraph pairs (at most 2 per paragraph) | CC BY-SA 4.0 |
+| Natural Questions train (via QED) | real search queries -> Wikipedia answer paragraphs | 7,167 pairs (NQ dev, BEIR NQ's test, not included) | CC BY-SA 3.0 |
+| SNLI (dev + test + 1% of train) | premise -> entailed hypothesis, 6k with a contradiction as negative | 8,266 pairs; held-out STS/SICK sentences filtered out | CC BY-SA 4.0 |
+| arXiv metadata, 2007-2017 (non-CS) and 2025-26 (CS) | paper title -> abstract | 30,000 + 15,000 pairs | arXiv metadata policy: reuse allowed, commercial too |
+| MedQuAD (github.com/abachaa/MedQuAD) | 16,407 medical question-answer pairs from NIH websites | question -> answer pairs | CC BY 4.0 |
 | SciFact (BEIR format) | scientific claims and the abstracts that support or refute them (5,183 abstracts; 809 train claims, 919 train qrels) | train claims and qrels only; the 300 test claims are the evaluation | claims and annotations CC BY 4.0; abstracts (S2ORC) ODC-By 1.0 |
-| MedQuAD (github.com/abachaa/MedQuAD) | 16,407 medical question-answer pairs from NIH websites | question -> answer pairs (all or a sample: see the record counts) | CC BY 4.0 |
-| STS Benchmark | sentence pairs scored 0-5 for similarity | sts-train.csv, pairs scoring >= 4; sts-test.csv is the evaluation | scores CC BY-SA 4.0; each text source has its own license (MSR Paraphrase and MSR Video: Microsoft Research terms; news headlines: EMM; see the dataset's LICENSE.txt) |
+| STS Benchmark | sentence pairs scored 0-5 for similarity | sts-train.csv, pairs scoring >= 4; sts-dev.csv for dev scores; sts-test.csv is the evaluation | scores CC BY-SA 4.0; each text source has its own license (MSR Paraphrase and MSR Video: Microsoft Research terms; news headlines: EMM; see the dataset's LICENSE.txt) |
 
-Not used: the Twitter URL paraphrase corpus (CC BY-NC-SA 3.0, non-commercial; subject to Twitter's terms).
+2% of the queries of each set are held out as dev records (`prepare-data --dev-fraction 0.02`); BM25 hard
+negatives are mined per set (`--hard-negatives 1 --skip-top 1`). Not used: the Twitter URL paraphrase corpus
+(CC BY-NC-SA 3.0, non-commercial) and SQuADShifts (no license stated).
 """
 # run settings shown per run (training_args.json), in this order
 RUN_SETTINGS = ["mode", "max_steps", "batch_size", "grad_accum", "lr", "alignment_lr", "warmup_steps",
                 "min_lr_ratio", "weight_decay", "max_grad_norm", "temperature", "learnable_temperature",
-                "hard_negatives", "query_length", "document_length", "tau_start", "tau_end", "cached_text",
-                "bf16", "seed"]
+                "hard_negatives", "task_weights", "query_length", "document_length", "tau_start", "tau_end",
+                "cached_text", "text_reuse", "reuse_block", "dtype", "bf16", "seed"]
 MODEL_SETTINGS = ["num_soft_tokens", "placement", "pooling", "soft_token_source", "straight_through",
                   "gumbel_tau", "prompter_weights", "prompter_lora", "max_length", "query_instruction",
                   "document_instruction"]

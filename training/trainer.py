@@ -98,6 +98,12 @@ class TrainConfig:
         for name in ("max_steps", "batch_size", "grad_accum", "query_length", "document_length"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        for name in ("lr", "alignment_lr", "temperature", "max_grad_norm"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number, not {value}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be >= 0, not {self.weight_decay}")
         if self.text_reuse < 1 or self.reuse_block < 1:
             raise ValueError("text_reuse and reuse_block must be at least 1")
         if self.text_reuse > 1 and self.grad_accum != 1:
@@ -535,9 +541,19 @@ def read_log(path: str | os.PathLike) -> list[dict]:
 
 
 def _truncate_log(path: Path, step: int) -> None:
-    """Drop log lines the interrupted run wrote after the checkpoint we resume from."""
+    """Drop log lines the interrupted run wrote after the checkpoint we resume from, and a line torn by the
+    interruption (the kill can land mid-write); a damaged line before the checkpoint's step is an error."""
     if not path.exists():
         return
-    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= step]
+    lines = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+    kept = []
+    for number, line in enumerate(lines, 1):
+        try:
+            entry_step = json.loads(line).get("step", 0)
+        except ValueError:
+            if number == len(lines):
+                break  # torn by the interruption: that step is redone anyway
+            raise TrainingError(f"{path}:{number}: not JSON; the log is damaged before the last line")
+        if entry_step <= step:
+            kept.append(line)
     path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
