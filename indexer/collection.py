@@ -29,12 +29,12 @@ from .chunking import check_sizes
 from .consistency import Report, compare
 from .errors import IndexerError
 from .filters import Filter, condition, path_prefix_condition
-from .ingest import IndexReport, IngestMixin, delete_documents  # noqa: F401  (IndexReport: imported from here)
+from .ingest import IndexReport, IngestMixin, check_delete_paths, delete_documents  # noqa: F401  (IndexReport: imported from here)
 from .locks import WriteLock
 from .reconcile import ReconcileMixin
 from .store import (ChunkRow, CollectionRow, DocumentRow, IndexRow, collection_chunk_ids, make_engine,
                     make_sessions, sqlite_url, utcnow)
-from .vectors import KINDS, VectorIndex, desired_kind
+from .vectors import KINDS, VectorIndex, check_params, desired_kind
 
 DEFAULT_CHUNK_TOKENS = 256
 DEFAULT_CHUNK_OVERLAP = 32
@@ -169,6 +169,7 @@ class Collections:
         writable = create if writable is None else writable
         if index_type is not None and index_type not in KINDS:
             raise ValueError(f"index type must be one of {', '.join(KINDS)}, not {index_type!r}")
+        check_params(dict(index_params or {}))  # before anything is stored
         query_default, document_default = default_instructions(model)
         instruction = query_default if instruction is None else instruction
         lock = self.lock(name)
@@ -214,6 +215,7 @@ class Collections:
                         index_row.index_type = index_type  # rebuilt to the new type at the end of the run
                     if index_params:
                         index_row.params = {**index_row.params, **index_params}
+                    check_params(dict(index_row.params))  # one stored by an older version is refused here
                     if model_name:
                         index_row.model_name = model_name
                 session.flush()
@@ -250,6 +252,7 @@ class Collections:
 
     def delete_documents(self, name: str, paths: Sequence[str]) -> int:
         """Delete documents (exact paths, or every document under a directory) from every index of a collection."""
+        check_delete_paths(paths)  # before waiting for the lock
         lock = self.lock(name)
         lock.acquire(on_wait=lambda: print(f"waiting for another process writing collection '{name}'...",
                                            file=sys.stderr))

@@ -223,10 +223,18 @@ def write_documents(store: Collections, collection_id: int, batch) -> tuple[np.n
     return np.asarray(new_ids, dtype=np.int64), np.asarray(old_ids, dtype=np.int64)
 
 
+def check_delete_paths(paths: Sequence[str]) -> None:
+    """An empty path would resolve to the current directory, and delete every document under it."""
+    if any(not str(path).strip() for path in paths):
+        raise ValueError("an empty path names no document; give the files or folders to delete "
+                         "(to delete the whole collection, name no path)")
+
+
 def delete_documents(store: Collections, collection_id: int, paths: Sequence[str],
                      loaded: dict[int, VectorIndex], exact: bool = False) -> int:
     """Rows first (committed), then the vectors of every index; a kill in between leaves only orphans,
     which the next writable open removes. `loaded` holds indexes already in memory (saved by their owner)."""
+    check_delete_paths(paths)
     with store.sessions.begin() as session:
         doc_ids: set[int] = set()
         for raw in paths:

@@ -21,6 +21,23 @@ EXACT_THRESHOLD = 50_000  # below this, exact search is fast enough (~10 ms/quer
 MIN_POINTS_PER_LIST = 39  # FAISS warns below this many training points per centroid
 EXACT_FILTER_LIMIT = 20_000  # a filter leaving fewer candidates is searched exactly (graphs and lists miss them)
 DEFAULTS = {"nprobe": None, "nlist": None, "M": 32, "efConstruction": 80, "efSearch": 64}
+# what FAISS accepts without aborting or allocating without bound (M 0 aborts natively; a negative M
+# allocated ~24 GB): checked before a parameter is stored, since a stored one is used by every later run
+PARAM_RANGES = {"nlist": (1, 1 << 20), "nprobe": (1, 1 << 20), "M": (2, 256), "efConstruction": (1, 1 << 16),
+                "efSearch": (1, 1 << 16)}
+CLI_NAMES = {"nlist": "--nlist", "nprobe": "--nprobe", "M": "--hnsw-m", "efSearch": "--ef-search",
+             "efConstruction": "efConstruction"}
+
+
+def check_params(params: dict) -> dict:
+    """The index parameters, each a whole number in its range, or a ValueError naming the bad one."""
+    for name, value in params.items():
+        if name not in PARAM_RANGES:
+            raise ValueError(f"unknown index parameter {name!r} (known: {', '.join(PARAM_RANGES)})")
+        low, high = PARAM_RANGES[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"{CLI_NAMES[name]} must be a whole number from {low} to {high}, not {value!r}")
+    return params
 
 
 def _faiss():

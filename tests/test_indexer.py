@@ -245,6 +245,27 @@ def test_delete_document_and_collection(folder, model):
         store.open("c", model)
 
 
+def test_an_empty_delete_path_deletes_nothing(folder, model, monkeypatch):
+    store, collection = open_collection(model)
+    collection.index([folder])
+    monkeypatch.chdir(folder)  # "" resolved to the current directory, and deleted everything under it
+    for delete in (collection.delete, lambda paths: store.delete_documents("c", paths)):
+        for paths in ([""], ["  "], [str(folder / "doc0.txt"), ""]):
+            with pytest.raises(ValueError, match="empty path"):
+                delete(paths)
+    assert len(_paths(collection)) == 6 and collection.check().ok
+    collection.close()
+
+
+@pytest.mark.parametrize("params", [{"M": 0}, {"M": -4}, {"nlist": -3}, {"nprobe": 0}, {"efSearch": 2.5},
+                                    {"M": True}])
+def test_bad_index_parameters_are_refused_before_anything_is_stored(model, params):
+    store = Collections()
+    with pytest.raises(ValueError, match="must be a whole number"):
+        store.open("c", model, create=True, index_type="hnsw", index_params=params, progress=False)
+    assert store.names() == []  # nothing persisted: a later run is not poisoned
+
+
 def test_new_instruction_reuses_stored_chunks_and_models_never_mix(folder, tmp_path, model, tiny):
     store, collection = open_collection(model)
     collection.index([folder])
