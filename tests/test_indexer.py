@@ -245,6 +245,17 @@ def test_delete_document_and_collection(folder, model):
         store.open("c", model)
 
 
+def test_index_of_a_missing_path_or_a_device_fails_and_creates_nothing(tmp_path, capsys):
+    from app.cli import main
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for path in (str(tmp_path / "no-such-folder"), "/dev/null", str(fifo)):
+        assert main(["index", path, "--collection", "c", "--model", "tiny", "--device", "cpu"]) == 2
+        assert "nothing was indexed" in capsys.readouterr().err
+    assert Collections().names() == []
+
+
 def test_an_empty_delete_path_deletes_nothing(folder, model, monkeypatch):
     store, collection = open_collection(model)
     collection.index([folder])

@@ -104,6 +104,7 @@ def _index_params(args: argparse.Namespace) -> dict:
 def index_command(args: argparse.Namespace) -> int:
     from indexer import LoaderOptions
 
+    _check_index_paths(args.paths)  # before a collection is created for nothing
     options = LoaderOptions(text_field=args.text_field,
                             csv_columns=[c.strip() for c in args.csv_columns.split(",")] if args.csv_columns else None,
                             max_file_bytes=int(args.max_file_mb * 2**20))
@@ -119,6 +120,21 @@ def index_command(args: argparse.Namespace) -> int:
     else:
         print(report.summary())
     return 0
+
+
+def _check_index_paths(paths: list[str]) -> None:
+    """Every path is an existing regular file or folder (not /dev/null, a FIFO, a device)."""
+    import stat
+    from pathlib import Path
+
+    for raw in paths:
+        path = Path(raw).expanduser()
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{raw}: no such file or folder; nothing was indexed") from None
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise ValueError(f"{raw}: not a regular file or a folder (a device, FIFO or socket); nothing was indexed")
 
 
 def _pick_index(store, args: argparse.Namespace):
