@@ -7,10 +7,12 @@ never stops the other files.
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import io
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -65,7 +67,10 @@ class FileProblem(Exception):
 
 
 def walk(paths: list[str | os.PathLike]) -> tuple[list[Path], list[Problem]]:
-    """Every file under the given files and directories (hidden ones skipped), sorted, absolute."""
+    """Every regular file under the given files and directories (hidden ones skipped), sorted, absolute.
+
+    Links are resolved, and a file is taken only when what it resolves to is a regular file inside the
+    folder given: a link out of the folder, a link loop, a FIFO or a device is a problem, not a file."""
     files: list[Path] = []
     problems: list[Problem] = []
     for raw in paths:
@@ -73,14 +78,33 @@ def walk(paths: list[str | os.PathLike]) -> tuple[list[Path], list[Problem]]:
         if not path.exists():
             problems.append(Problem(str(raw), "not found"))
         elif path.is_dir():
+            folder = path.resolve()
             for root, dirs, names in os.walk(path, onerror=lambda e: problems.append(Problem(e.filename, _os_message(e)))):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                files.extend(Path(root, n).resolve() for n in sorted(names) if not n.startswith("."))
-        elif path.is_file():
-            files.append(path.resolve())
+                for name in sorted(n for n in names if not n.startswith(".")):
+                    _take(Path(root, name), folder, files, problems)
         else:
-            problems.append(Problem(str(raw), "not a regular file"))
+            _take(path, None, files, problems)
     return sorted(set(files)), problems
+
+
+def _take(path: Path, folder: Path | None, files: list[Path], problems: list[Problem]) -> None:
+    """Add path's resolved target to files when it is a regular file (inside folder, when given)."""
+    try:
+        target = path.resolve(strict=True)
+        mode = target.stat().st_mode
+    except RuntimeError:  # Python < 3.13 reports a link loop this way
+        problems.append(Problem(str(path), "a symbolic link loop"))
+        return
+    except OSError as exc:
+        problems.append(Problem(str(path), "a symbolic link loop" if exc.errno == errno.ELOOP else _os_message(exc)))
+        return
+    if folder is not None and not target.is_relative_to(folder):
+        problems.append(Problem(str(path), f"a link to {target}, outside the folder being indexed; skipped"))
+    elif not stat.S_ISREG(mode):
+        problems.append(Problem(str(path), "not a regular file (a FIFO, socket or device); skipped"))
+    else:
+        files.append(target)
 
 
 def file_hash(data: bytes) -> str:
@@ -89,14 +113,17 @@ def file_hash(data: bytes) -> str:
 
 def read_file(path: Path, options: LoaderOptions) -> LoadedFile:
     """Load one file; raises FileProblem with a clear message when it cannot be indexed."""
+    too_large = f"too large (over the {options.max_file_bytes / 2**20:.0f} MiB limit; raise it with --max-file-mb)"
     try:
-        stat = path.stat()
-        if stat.st_size > options.max_file_bytes:
-            raise FileProblem(f"too large ({stat.st_size / 2**20:.1f} MiB > {options.max_file_bytes / 2**20:.0f} MiB "
-                              "limit; raise it with --max-file-mb)")
-        data = path.read_bytes()
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO would block, /dev/zero never ends
+            raise FileProblem("not a regular file (a FIFO, socket or device)")
+        with path.open("rb") as f:
+            data = f.read(options.max_file_bytes + 1)  # bounded, whatever the size the file claims
     except OSError as exc:
         raise FileProblem(_os_message(exc)) from None
+    if len(data) > options.max_file_bytes:
+        raise FileProblem(too_large)
     if not data.strip():
         raise FileProblem("empty file")
     suffix = path.suffix.lower()
@@ -120,9 +147,9 @@ def read_file(path: Path, options: LoaderOptions) -> LoadedFile:
         raise FileProblem("no text to index" + (f" ({problems[0].message})" if problems else ""))
     for record in records:
         record.title = record.title or path.stem
-    modified = datetime.fromtimestamp(stat.st_mtime, timezone.utc).isoformat(timespec="seconds")
+    modified = datetime.fromtimestamp(info.st_mtime, timezone.utc).isoformat(timespec="seconds")
     metadata = {"name": path.name, "ext": suffix, "modified": modified}
-    return LoadedFile(str(path), file_hash(data), stat.st_mtime, stat.st_size, records, metadata, problems)
+    return LoadedFile(str(path), file_hash(data), info.st_mtime, info.st_size, records, metadata, problems)
 
 
 def decode_text(data: bytes) -> str:

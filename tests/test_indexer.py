@@ -110,6 +110,16 @@ def _paths(collection) -> set[str]:
         return set(session.scalars(select(DocumentRow.path).where(DocumentRow.collection_id == collection.row.id)))
 
 
+def _texts(collection) -> list[str]:
+    from sqlalchemy import select
+
+    from indexer.store import ChunkRow, DocumentRow
+
+    with collection.store.sessions() as session:
+        return list(session.scalars(select(ChunkRow.text).join(DocumentRow, ChunkRow.document_id == DocumentRow.id)
+                                    .where(DocumentRow.collection_id == collection.row.id)))
+
+
 def test_formats_give_text_titles_and_metadata(tmp_path):
     (tmp_path / "a.html").write_text("<html><head><title>Page</title><style>p{}</style></head>"
                                      "<body><script>var x;</script><p>Visible words</p></body></html>")
@@ -243,6 +253,34 @@ def test_delete_document_and_collection(folder, model):
     assert store.names() == [] and not file.exists()
     with pytest.raises(IndexerError, match="no collection named 'c'"):
         store.open("c", model)
+
+
+@pytest.mark.timeout(300)  # a FIFO read would hang: fail instead
+def test_links_out_of_the_folder_loops_fifos_and_devices_are_skipped_never_read(tmp_path, model):
+    root = tmp_path / "docs"
+    root.mkdir()
+    (root / "good.txt").write_text("a cat sat on the mat\n")
+    outside = tmp_path / "secret.txt"
+    outside.write_text("a secret outside the folder\n")
+    (root / "escape.txt").symlink_to(outside)
+    (root / "zero.txt").symlink_to("/dev/zero")  # used to grow memory without bound
+    (root / "loop-a.txt").symlink_to(root / "loop-b.txt")
+    (root / "loop-b.txt").symlink_to(root / "loop-a.txt")
+    os.mkfifo(root / "pipe.txt")  # used to hang the run, holding the write lock
+    (root / "inside.txt").symlink_to(root / "good.txt")  # a link inside the folder is fine
+    files, problems = walk([root])
+    assert files == [(root / "good.txt").resolve()]
+    reasons = {os.path.basename(p.path): p.message for p in problems}
+    assert "outside the folder" in reasons["escape.txt"] and "symbolic link loop" in reasons["loop-a.txt"]
+    assert "not a regular file" in reasons["pipe.txt"] and "outside the folder" in reasons["zero.txt"]
+    store, collection = open_collection(model)
+    report = collection.index([root])
+    assert _paths(collection) == {str((root / "good.txt").resolve())}
+    assert not any("secret" in chunk for chunk in _texts(collection))
+    collection.close()
+    with pytest.raises(Exception):
+        read_file(root / "pipe.txt", LoaderOptions())
+    assert report.files == 1
 
 
 def test_index_of_a_missing_path_or_a_device_fails_and_creates_nothing(tmp_path, capsys):
