@@ -439,7 +439,12 @@ class PromptEmbedder(nn.Module):
         hardware runs it natively). P and the alignment stay fp32: they train, and bf16 AdamW is fragile."""
         device = resolve_device(device)
         self.to(device)
-        self.embedding.lm.to(resolve_dtype(dtype, device))
+        lm = self.embedding.lm
+        adapters = {name: p.data for name, p in lm.named_parameters() if "lora_" in name}  # trained: kept fp32
+        lm.to(resolve_dtype(dtype, device))
+        for name, p in lm.named_parameters():
+            if name in adapters:
+                p.data = adapters[name]
         self._soft_cache.clear()
         self._fingerprint = None
         return self

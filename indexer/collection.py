@@ -34,7 +34,7 @@ from .locks import WriteLock
 from .reconcile import ReconcileMixin
 from .store import (ChunkRow, CollectionRow, DocumentRow, IndexRow, collection_chunk_ids, make_engine,
                     make_sessions, sqlite_url, utcnow)
-from .vectors import KINDS, VectorIndex, check_params, desired_kind
+from .vectors import KINDS, VectorIndex, check_params, desired_kind, tunable
 
 DEFAULT_CHUNK_TOKENS = 256
 DEFAULT_CHUNK_OVERLAP = 32
@@ -215,7 +215,7 @@ class Collections:
                         index_row.index_type = index_type  # rebuilt to the new type at the end of the run
                     if index_params:
                         index_row.params = {**index_row.params, **index_params}
-                    check_params(dict(index_row.params))  # one stored by an older version is refused here
+                    check_params(tunable(index_row.params))  # one stored by an older version is refused here
                     if model_name:
                         index_row.model_name = model_name
                 session.flush()

@@ -29,6 +29,11 @@ CLI_NAMES = {"nlist": "--nlist", "nprobe": "--nprobe", "M": "--hnsw-m", "efSearc
              "efConstruction": "efConstruction"}
 
 
+def tunable(params: dict) -> dict:
+    """The user-set FAISS parameters among an index row's params (which also keep bookkeeping such as "built")."""
+    return {k: v for k, v in params.items() if k in PARAM_RANGES}
+
+
 def check_params(params: dict) -> dict:
     """The index parameters, each a whole number in its range, or a ValueError naming the bad one."""
     for name, value in params.items():

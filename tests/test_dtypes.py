@@ -47,6 +47,22 @@ def test_bf16_runs_only_the_frozen_embedding_llm_in_bf16_and_keys_its_vectors_ap
     assert cosine.min() > 0.98, cosine  # tiny random weights: loose; the real backbone's bound is below
 
 
+def test_a_lora_baseline_keeps_its_adapters_exact_in_fp32_under_a_bf16_embedding_llm():
+    from training.lora_baseline import build_lora_model, lora_config
+
+    torch.manual_seed(0)
+    model = build_lora_model(lora_config("tiny-llama", rank=4), device="cpu")
+    for name, p in model.embedding.lm.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(p)  # not bf16-representable values
+    adapters = {n: p.detach().clone() for n, p in model.embedding.lm.named_parameters() if "lora_" in n}
+    model.to_device("cpu", "bf16")
+    after = dict(model.embedding.lm.named_parameters())
+    assert all(after[n].dtype == torch.float32 and torch.equal(after[n], adapters[n]) for n in adapters)
+    assert all(p.dtype == torch.bfloat16 for n, p in after.items() if "lora_" not in n)  # the frozen base
+    assert model.dtype_name == "bf16" and model.encode(TEXTS).shape[0] == len(TEXTS)
+
+
 def test_training_step_with_a_bf16_embedding_llm_reaches_fp32_trainable_weights():
     model = tiny("bf16").train()
     queries = model(model.tokenize(TEXTS[:2], "find it"), "find it", cached_text=True)

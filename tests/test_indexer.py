@@ -315,6 +315,15 @@ def test_bad_index_parameters_are_refused_before_anything_is_stored(model, param
     assert store.names() == []  # nothing persisted: a later run is not poisoned
 
 
+def test_an_index_reopens_for_writing_with_its_stored_bookkeeping(folder, model):
+    store, collection = open_collection(model, index_type="hnsw", index_params={"M": 8})
+    collection.index([folder])
+    collection.close()  # saving stores {"M": 8, "built": "hnsw"} in the index row
+    again = store.open("c", model, create=True, progress=False)
+    assert again.index([folder]).files == 6
+    again.close()
+
+
 def test_new_instruction_reuses_stored_chunks_and_models_never_mix(folder, tmp_path, model, tiny):
     store, collection = open_collection(model)
     collection.index([folder])

@@ -8,6 +8,7 @@ task's records three times per epoch (three shuffles), 0.5 keeps half of its bat
 """
 from __future__ import annotations
 
+import math
 import random
 from collections import defaultdict
 from typing import Iterator
@@ -31,8 +32,8 @@ class TaskMixture:
         unknown = sorted(set(self.weights) - set(self.tasks))
         if unknown:
             raise ValueError(f"task weight for unknown task(s) {', '.join(unknown)}; the tasks are: {', '.join(self.tasks)}")
-        if any(w < 0 for w in self.weights.values()):
-            raise ValueError("task weights must be >= 0")
+        if not all(math.isfinite(w) and w >= 0 for w in self.weights.values()):
+            raise ValueError("task weights must be finite numbers >= 0")
         if not any(len(r) >= batch_size for r in self.tasks.values()):
             sizes = ", ".join(f"{t}: {len(r)}" for t, r in self.tasks.items())
             raise ValueError(f"no task has a full batch of {batch_size} records ({sizes}); lower --batch-size")

@@ -323,7 +323,9 @@ class Trainer:
         block, offset = divmod(step, config.reuse_block * config.text_reuse)
         if self._block_index != block:
             self._block = None  # free the old caches before the new ones are made
-            batches = itertools.islice(self.mixture.stream(skip=block * config.reuse_block), config.reuse_block)
+            if self._block_index is None or block != self._block_index + 1:  # a resume: find the place once
+                self._block_stream = self.mixture.stream(skip=block * config.reuse_block)
+            batches = itertools.islice(self._block_stream, config.reuse_block)
             self._block = [(batch, self._text_passes(batch)) for batch in batches]
             self._block_index = block
         return self._block[offset % config.reuse_block]
@@ -479,8 +481,9 @@ class Trainer:
         except (OSError, ValueError) as exc:
             raise TrainingError(f"{checkpoint} is not a complete training checkpoint: {exc}") from exc
         saved, current = state["config"], asdict(self.config)
-        # runs from before these settings existed: an fp32 E on the CPU, no task weights, no text reuse
-        for key, default in (("dtype", "fp32"), ("task_weights", {}), ("text_reuse", 1), ("reuse_block", 4)):
+        # runs from before these settings existed: no task weights, no text reuse, E as that version ran it
+        for key, default in (("dtype", checkpoint_dtype(checkpoint)), ("task_weights", {}), ("text_reuse", 1),
+                             ("reuse_block", 4)):
             saved.setdefault(key, default)
         changed = [f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in RESUME_KEYS if saved.get(k) != current[k]]
         if changed:
@@ -520,6 +523,15 @@ def data_fingerprint(records: list[Record]) -> str:
 def latest_checkpoint(output: Path) -> Path | None:
     checkpoints = sorted(p for p in Path(output).glob("checkpoint-*") if (p / STATE_FILE).exists())
     return checkpoints[-1] if checkpoints else None
+
+
+def checkpoint_dtype(checkpoint: Path) -> str:
+    """The frozen E's dtype of a run: as recorded, or for a run from before dtypes were recorded, what that
+    version used: bf16 on CUDA (its checkpoints hold a CUDA RNG state), fp32 on the CPU."""
+    state = json.loads((Path(checkpoint) / STATE_FILE).read_text())
+    if state["config"].get("dtype"):
+        return state["config"]["dtype"]
+    return "bf16" if "rng.cuda" in load_file(str(Path(checkpoint) / "trainer.safetensors")) else "fp32"
 
 
 def saved_config(checkpoint: Path) -> TrainConfig:

@@ -133,6 +133,8 @@ def _check_index_paths(paths: list[str]) -> None:
             mode = path.stat().st_mode
         except FileNotFoundError:
             raise FileNotFoundError(f"{raw}: no such file or folder; nothing was indexed") from None
+        except OSError as exc:  # a link loop, a permission problem
+            raise ValueError(f"{raw}: cannot be read ({exc.strerror or exc}); nothing was indexed") from None
         if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
             raise ValueError(f"{raw}: not a regular file or a folder (a device, FIFO or socket); nothing was indexed")
 

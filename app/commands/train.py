@@ -349,7 +349,7 @@ def _resume(args: argparse.Namespace, mode: str) -> int:
 
     from embedder import PromptEmbedder
     from training.errors import TrainingError
-    from training.trainer import latest_checkpoint, saved_config
+    from training.trainer import checkpoint_dtype, latest_checkpoint, saved_config
 
     checkpoint = latest_checkpoint(Path(args.output))
     if checkpoint is None:
@@ -359,7 +359,7 @@ def _resume(args: argparse.Namespace, mode: str) -> int:
         raise TrainingError(f"{checkpoint} is a '{train_config.mode}' run, not '{mode}'")
     train_config.output_dir, train_config.progress = args.output, not args.no_progress
     args.seed = train_config.seed  # the dev split depends on it: the same records as before
-    args.dtype = train_config.dtype or "fp32"  # the frozen E as the interrupted run had it
+    args.dtype = checkpoint_dtype(checkpoint)  # the frozen E as the interrupted run had it
     print(f"resuming from {checkpoint}", file=sys.stderr)
     model = PromptEmbedder.from_pretrained(checkpoint, device=args.device, dtype=args.dtype)
     return _run(model, train_config, args, resume_from=checkpoint)
