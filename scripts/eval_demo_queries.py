@@ -23,6 +23,9 @@ def main() -> int:
     parser.add_argument("--home", default="/tmp/promptembedder-demo-eval", help="PROMPTEMBEDDER_HOME for the run")
     parser.add_argument("--json", default=None, help="also write the rows here")
     args = parser.parse_args()
+    from embedder.home import backbone_cache
+
+    os.environ.setdefault("PROMPTEMBEDDER_CACHE", str(backbone_cache()))  # the converted backbones stay where they are
     os.environ["PROMPTEMBEDDER_HOME"] = args.home
 
     from app.commands.common import model_or_default
