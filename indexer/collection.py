@@ -15,6 +15,7 @@ reconcile, run on every writable open) from reconcile.py; here: opening, the FAI
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -57,6 +58,18 @@ class Hit:
                 "position": self.position, "record": self.record, "chunk_id": self.chunk_id,
                 "metadata": self.metadata}
 
+
+
+COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def check_collection_name(name: str) -> str:
+    """A name that is safe as a folder name and in a terminal: letters, digits, '.', '_', '-', 1-100 characters,
+    not starting with a dot ('..' used to let a UI upload overwrite files in the home folder)."""
+    if not isinstance(name, str) or not COLLECTION_NAME.fullmatch(name):
+        raise ValueError(f"collection name {name!r} is not allowed: use 1-100 letters, digits, '.', '_' or '-', "
+                         "starting with a letter or digit")
+    return name
 
 
 def default_instructions(model) -> tuple[str, str]:
@@ -182,6 +195,7 @@ class Collections:
                 if row is None:
                     if not create:
                         self.row(session, name)  # raises with the known names
+                    check_collection_name(name)  # new ones only: an existing collection stays reachable
                     tokens = chunk_tokens or DEFAULT_CHUNK_TOKENS
                     overlap = min(DEFAULT_CHUNK_OVERLAP, tokens // 8) if chunk_overlap is None else chunk_overlap
                     check_sizes(tokens, overlap)  # before anything is stored

@@ -315,6 +315,17 @@ def test_bad_index_parameters_are_refused_before_anything_is_stored(model, param
     assert store.names() == []  # nothing persisted: a later run is not poisoned
 
 
+@pytest.mark.parametrize("name", ["..", ".", "", "a/b", "../x", "bad\nname", "x" * 101, ".hidden", "\x1b[31mred"])
+def test_unsafe_collection_names_are_refused_before_anything_is_created(model, name):
+    from app.ui.state import AppState
+
+    with pytest.raises(ValueError, match="collection name"):
+        Collections().open(name, model, create=True, progress=False)
+    assert Collections().names() == []
+    with pytest.raises(ValueError, match="collection name"):
+        AppState.uploads_dir(None, name)  # an upload into '..' used to write into the home folder
+
+
 def test_an_index_reopens_for_writing_with_its_stored_bookkeeping(folder, model):
     store, collection = open_collection(model, index_type="hnsw", index_params={"M": 8})
     collection.index([folder])

@@ -182,7 +182,8 @@ class AppState:
     def uploads_dir(self, collection: str) -> Path:
         from embedder.home import subdir
 
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in collection)
-        path = subdir("uploads") / safe
+        from indexer.collection import check_collection_name
+
+        path = subdir("uploads") / check_collection_name(collection)
         path.mkdir(parents=True, exist_ok=True)
         return path
