@@ -8,6 +8,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# what the home holds (indexed text, uploads, models) is the user's own: folders it creates are 0700
+PRIVATE_DIR = 0o700
+
 
 def home() -> Path:
     env = os.environ.get("PROMPTEMBEDDER_HOME")
@@ -15,13 +18,13 @@ def home() -> Path:
         path = Path(env).expanduser()
     else:
         path = _user_data_dir()
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
     return path
 
 
 def subdir(name: str) -> Path:
     path = home() / name
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
     return path
 
 

@@ -89,9 +89,14 @@ class Collections:
 
             directory = subdir("collections")
         self.directory = Path(directory).expanduser()
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # indexed text is the user's alone
         self.url = url or sqlite_url(self.directory / "collections.sqlite")
         self.engine = make_engine(self.url)
+        if url is None:
+            try:
+                os.chmod(self.directory / "collections.sqlite", 0o600)
+            except OSError:  # another user's store, opened to read: leave its modes alone
+                pass
         self.sessions = make_sessions(self.engine)
 
     def __enter__(self) -> "Collections":

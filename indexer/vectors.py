@@ -297,6 +297,7 @@ class VectorIndex:
         path = Path(path)
         tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
         faiss.write_index(self.index, str(tmp))
+        os.chmod(tmp, 0o600)  # vectors of the user's text: theirs alone
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)

@@ -326,6 +326,20 @@ def test_unsafe_collection_names_are_refused_before_anything_is_created(model, n
         AppState.uploads_dir(None, name)  # an upload into '..' used to write into the home folder
 
 
+def test_the_store_is_private_to_its_user(folder, model, tmp_path, monkeypatch):
+    import stat
+
+    monkeypatch.setenv("PROMPTEMBEDDER_HOME", str(tmp_path / "fresh-home"))
+    store, collection = open_collection(model)
+    collection.index([folder])
+    collection.close()
+    assert stat.S_IMODE(store.directory.stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "fresh-home").stat().st_mode) == 0o700
+    for file in store.directory.iterdir():
+        if file.suffix in (".sqlite", ".faiss"):
+            assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
+
+
 def test_an_index_reopens_for_writing_with_its_stored_bookkeeping(folder, model):
     store, collection = open_collection(model, index_type="hnsw", index_params={"M": 8})
     collection.index([folder])
