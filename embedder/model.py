@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import hashlib
 import inspect
 import json
@@ -93,8 +94,13 @@ def cache_arguments(decoder: nn.Module, cache=None) -> dict:
 
     transformers 5.24 renamed `past_key_values` to `cache` (the old name warns, and goes in 5.40);
     earlier 5.x releases, such as the GPU machine's 5.23, know only the old one."""
-    name = "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
-    return {name: cache, "use_cache": True}
+    return {_cache_argument_name(type(decoder)): cache, "use_cache": True}
+
+
+@functools.lru_cache(maxsize=None)
+def _cache_argument_name(decoder_class: type) -> str:
+    """Read once per class: decoders are called K + 1 times per generation, twice per side per step."""
+    return "cache" if "cache" in inspect.signature(decoder_class.forward).parameters else "past_key_values"
 
 
 def returned_cache(output):

@@ -293,18 +293,18 @@ class Trainer:
         document_tokens = self._tokenize(documents, self.document_instruction, self.config.document_length)
         return query_tokens, document_tokens
 
-    def _text_passes(self, batch: list[Record]) -> tuple[list[TextPass], list[TextPass]]:
-        """Both sides' text passes of a batch, one per length bucket (what text reuse keeps)."""
-        sides = []
-        for tokens in self._batch_tokens(batch):
-            sides.append([self.model.embedding.text_pass([tokens[i] for i in part]) for part in self._buckets(tokens)])
-        return sides[0], sides[1]
+    def _cached_text(self, batch: list[Record]) -> tuple[tuple, tuple[list[TextPass], list[TextPass]]]:
+        """Both sides' tokens and text passes of a batch, one pass per length bucket (what text reuse keeps)."""
+        tokens = self._batch_tokens(batch)
+        passes = tuple([self.model.embedding.text_pass([side[i] for i in part]) for part in self._buckets(side)]
+                       for side in tokens)
+        return tokens, passes
 
-    def batch_loss(self, batch: list[Record], text_passes=None) -> tuple[torch.Tensor, float, int]:
-        """(loss, in-batch accuracy, text tokens) for one single-task batch; text_passes: its cached text."""
+    def batch_loss(self, batch: list[Record], cached: tuple | None = None) -> tuple[torch.Tensor, float, int]:
+        """(loss, in-batch accuracy, text tokens) for one single-task batch; cached: its tokens and text passes."""
         instruction = batch[0].instruction
-        query_tokens, document_tokens = self._batch_tokens(batch)
-        query_passes, document_passes = text_passes or (None, None)
+        (query_tokens, document_tokens), (query_passes, document_passes) = cached or (
+            self._batch_tokens(batch), (None, None))
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.cuda and self.config.bf16 \
             else contextlib.nullcontext()
         with autocast:
@@ -326,7 +326,7 @@ class Trainer:
             if self._block_index is None or block != self._block_index + 1:  # a resume: find the place once
                 self._block_stream = self.mixture.stream(skip=block * config.reuse_block)
             batches = itertools.islice(self._block_stream, config.reuse_block)
-            self._block = [(batch, self._text_passes(batch)) for batch in batches]
+            self._block = [(batch, self._cached_text(batch)) for batch in batches]
             self._block_index = block
         return self._block[offset % config.reuse_block]
 
