@@ -18,22 +18,25 @@ import os
 import re
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from .chunking import check_sizes
 from .consistency import Report, compare
 from .errors import IndexerError
+from . import keyword
 from .filters import Filter, condition, path_prefix_condition
+from .fusion import DEFAULT_KEYWORD_WEIGHT, MODES, check_weight, reciprocal_rank_fusion
 from .ingest import IndexReport, IngestMixin, check_delete_paths, delete_documents  # noqa: F401  (IndexReport: imported from here)
 from .locks import WriteLock
-from .reconcile import ReconcileMixin
-from .store import (ChunkRow, CollectionRow, DocumentRow, IndexRow, collection_chunk_ids, make_engine,
+from .reconcile import ReconcileMixin, keyword_problem
+from .snippets import snippet
+from .store import (ID_BATCH, ChunkRow, CollectionRow, DocumentRow, IndexRow, collection_chunk_ids, make_engine,
                     make_sessions, sqlite_url, utcnow)
 from .vectors import KINDS, VectorIndex, check_params, desired_kind, tunable
 
@@ -52,11 +55,19 @@ class Hit:
     record: int
     chunk_id: int
     metadata: dict
+    snippet: str = ""  # the part of the chunk around its best match, whitespace collapsed
+    highlights: list[tuple[int, int]] = field(default_factory=list)  # query-term spans in snippet
+    relative_path: str = ""  # path relative to the collection's common folder
+    chunks_matched: int = 1  # grouped search: how many of the document's chunks ranked
 
     def as_dict(self) -> dict:
-        return {"score": self.score, "path": self.path, "title": self.title, "text": self.text,
-                "position": self.position, "record": self.record, "chunk_id": self.chunk_id,
-                "metadata": self.metadata}
+        return {"score": self.score, "path": self.path, "relative_path": self.relative_path, "title": self.title,
+                "snippet": self.snippet, "highlights": [list(span) for span in self.highlights],
+                "text": self.text, "position": self.position, "record": self.record, "chunk_id": self.chunk_id,
+                "chunks_matched": self.chunks_matched, "metadata": self.metadata}
+
+
+BUILTIN_KEYS = ("path", "title")
 
 
 
@@ -171,7 +182,7 @@ class Collections:
                     problem = str(exc).splitlines()[0]
             orphans, missing, duplicates = compare(chunk_ids, vector_ids)
             reports.append(Report(name, ix.instruction, ix.fingerprint, len(chunk_ids), len(vector_ids),
-                                  orphans, missing, duplicates, problem))
+                                  orphans, missing, duplicates, problem, keyword_problem(self.engine, thorough=True)))
         return reports
 
     # ----- opening ----------------------------------------------------------------------------
@@ -388,51 +399,188 @@ class Collection(ReconcileMixin, IngestMixin):
         return np.asarray(vectors, dtype=np.float32)
 
     # ----- search -----------------------------------------------------------------------------
-    def search(self, query: str, k: int = 10, filters: Sequence[str | Filter] = (),
-               path_prefix: str | None = None) -> list[Hit]:
-        """Top-k chunks for a query, embedded with this index's instruction; filters narrow the candidates."""
+    @property
+    def default_mode(self) -> str:
+        """hybrid where the store has a keyword index (SQLite), else semantic."""
+        return "hybrid" if keyword.supported(self.store.engine) else "semantic"
+
+    def search(self, query: str, k: int = 10, filters: Sequence[str | Filter] = (), path_prefix: str | None = None,
+               *, mode: str | None = None, keyword_weight: float = DEFAULT_KEYWORD_WEIGHT, offset: int = 0,
+               group: bool = True) -> list[Hit]:
+        """Hits k (after skipping `offset`) for a query, best first; filters narrow both rankings.
+
+        mode: 'semantic' (cosine of this index's embeddings), 'keyword' (BM25 over the chunks' words) or
+        'hybrid' (their reciprocal-rank fusion, `keyword_weight` the keyword side's share; the default).
+        group: one hit per item, its best chunk (else one per chunk); an item is a document, except that each
+        record of a JSON, JSONL or CSV file is one (a PDF's pages stay one document)."""
         if k < 1:
             raise ValueError(f"k must be at least 1, not {k}")
+        if offset < 0:
+            raise ValueError(f"offset must be 0 or more, not {offset}")
+        mode = self.default_mode if mode is None else mode
+        if mode not in MODES:
+            raise ValueError(f"search mode must be one of {', '.join(MODES)}, not {mode!r}")
+        if mode != "semantic":
+            keyword.require(self.store.engine)
+        check_weight(keyword_weight)
         self._refresh()
         filters = [f if isinstance(f, Filter) else Filter.parse(f) for f in filters]
+        self._check_filter_keys(filters)
+        conditions = [condition(f) for f in filters] + ([path_prefix_condition(path_prefix)] if path_prefix else [])
         allowed = None
-        if filters or path_prefix:
-            allowed = self._filtered_ids(filters, path_prefix)
+        if conditions and mode != "keyword":
+            allowed = self._filtered_ids(conditions)
             if len(allowed) == 0:
                 return []
-        if self.vectors.ntotal == 0:
-            return []
-        query_vector = np.asarray(self.model.encode([query], instruction=self.instruction, show_progress_bar=False),
-                                  dtype=np.float32)
-        fetch = min(self.vectors.ntotal, 2 * k + 16)  # a few spare: vectors of rows deleted since the last save
+        query_vector = None
+        if mode != "keyword" and self.vectors.ntotal:
+            query_vector = np.asarray(self.model.encode([query], instruction=self.instruction,
+                                                        show_progress_bar=False), dtype=np.float32)
+        fetch = 4 * (offset + k) + 16  # per ranking; spares for grouping and rows deleted since the last save
+        while True:
+            semantic, semantic_done = self._semantic_ranking(query_vector, fetch, allowed)
+            lexical, lexical_done = self._keyword_ranking(query, fetch, conditions) if mode != "semantic" else ([], True)
+            if mode == "semantic":
+                ranking = semantic
+            elif mode == "keyword":
+                ranking = lexical
+            else:
+                ranking = reciprocal_rank_fusion([i for i, _ in semantic], [i for i, _ in lexical], keyword_weight)
+            hits = self._hits(ranking, query, group)
+            if len(hits) >= offset + k or (semantic_done and lexical_done):
+                return hits[offset:offset + k]
+            fetch *= 4
+
+    def _semantic_ranking(self, query_vector, fetch: int, allowed) -> tuple[list[tuple[int, float]], bool]:
+        """(chunk id, cosine) best first, and whether every vector was ranked."""
+        if query_vector is None:
+            return [], True
+        fetch = min(fetch, self.vectors.ntotal)
         scores, ids = self.vectors.search(query_vector, fetch, allowed)
-        found = [(float(s), int(i)) for s, i in zip(scores[0], ids[0]) if i >= 0]
+        found = [(int(i), float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
+        return found, fetch >= self.vectors.ntotal or len(found) < fetch
+
+    def _keyword_ranking(self, query: str, fetch: int, conditions) -> tuple[list[tuple[int, float]], bool]:
+        """(chunk id, -BM25) best first, and whether every matching chunk was ranked."""
+        expression = keyword.match_expression(query)
+        if expression is None:
+            return [], True
+        statement = (keyword.ranked(expression).join(ChunkRow, ChunkRow.id == keyword.fts.c.rowid).join(DocumentRow)
+                     .where(DocumentRow.collection_id == self.row.id, *conditions).limit(fetch))
         with self.store.sessions() as session:
-            rows = session.execute(select(ChunkRow, DocumentRow).join(DocumentRow).where(
-                ChunkRow.id.in_([i for _, i in found]), DocumentRow.collection_id == self.row.id)).all()
-            by_id = {chunk.id: (chunk, doc) for chunk, doc in rows}
-        hits = []
-        for score, chunk_id in found:
-            if chunk_id in by_id:
-                chunk, doc = by_id[chunk_id]
-                hits.append(Hit(score, doc.path, chunk.title, chunk.text, chunk.position, chunk.record, chunk.id,
-                                {**doc.meta, **chunk.meta}))
-            if len(hits) == k:
-                break
+            found = [(int(i), float(s)) for i, s in session.execute(statement)]
+        return found, len(found) < fetch
+
+    def _hits(self, ranking: list[tuple[int, float]], query: str, group: bool) -> list[Hit]:
+        """Rows for ranked chunk ids, in order; grouped: one hit per document, counting its other chunks."""
+        ids = [i for i, _ in ranking]
+        by_id = {}
+        with self.store.sessions() as session:
+            for start in range(0, len(ids), ID_BATCH):
+                rows = session.execute(select(ChunkRow, DocumentRow).join(DocumentRow).where(
+                    ChunkRow.id.in_(ids[start:start + ID_BATCH]), DocumentRow.collection_id == self.row.id))
+                by_id.update((chunk.id, (chunk, doc)) for chunk, doc in rows)
+        root = self.root()
+        hits: list[Hit] = []
+        by_item: dict[tuple[int, int], Hit] = {}
+        for chunk_id, score in ranking:
+            if chunk_id not in by_id:
+                continue  # a vector whose row was deleted since the file was last saved
+            chunk, doc = by_id[chunk_id]
+            item = _item(chunk, doc)
+            if group and item in by_item:
+                by_item[item].chunks_matched += 1
+                continue
+            excerpt, spans = snippet(chunk.text, query)
+            hit = Hit(score, doc.path, chunk.title, chunk.text, chunk.position, chunk.record, chunk.id,
+                      {**doc.meta, **chunk.meta}, snippet=excerpt, highlights=spans,
+                      relative_path=_relative(doc.path, root))
+            by_item[item] = hit
+            hits.append(hit)
         return hits
 
-    def _filtered_ids(self, filters: list[Filter], path_prefix: str | None) -> np.ndarray:
-        conditions = [condition(f) for f in filters]
-        if path_prefix:
-            conditions.append(path_prefix_condition(path_prefix))
+    def root(self) -> str:
+        """The folder every indexed file path lies under ('' when documents are not files), for short paths."""
+        with self.store.sessions() as session:
+            low, high = session.execute(select(func.min(DocumentRow.path), func.max(DocumentRow.path))
+                                        .where(DocumentRow.collection_id == self.row.id)).one()
+        if not low or not low.startswith("/") or not high.startswith("/"):
+            return ""
+        common = os.path.commonprefix([low, high])  # of the smallest and largest: common to all
+        return common[:common.rfind("/") + 1]
+
+    def _filtered_ids(self, conditions) -> np.ndarray:
         with self.store.sessions() as session:
             ids = session.scalars(select(ChunkRow.id).join(DocumentRow).where(
                 DocumentRow.collection_id == self.row.id, *conditions)).all()
         return np.asarray(ids, dtype=np.int64)
 
+    def _check_filter_keys(self, filters: list[Filter]) -> None:
+        unknown = [f.key for f in filters if f.key not in BUILTIN_KEYS]
+        if not unknown:
+            return
+        known = self.metadata_keys()
+        if known is None:
+            return  # a store that cannot list its keys (not SQLite): filters are applied as given
+        for key in unknown:
+            if key not in known:
+                listed = ", ".join(sorted(set(known) | set(BUILTIN_KEYS)))
+                raise IndexerError(f"no document in collection '{self.name}' has the metadata key {key!r}; "
+                                   f"keys: {listed}")
+
+    def metadata_keys(self, max_values: int = 12) -> dict[str, list[str]] | None:
+        """Every metadata key of the collection's documents and chunks, with its values where there are at most
+        `max_values` distinct ones (else []); None on a store other than SQLite."""
+        if not keyword.supported(self.store.engine):
+            return None
+        pairs = ("SELECT j.key AS key, j.value AS value FROM documents d, json_each(d.meta) j "
+                 "WHERE d.collection_id = :c UNION ALL "
+                 "SELECT j.key, j.value FROM chunks c JOIN documents d ON c.document_id = d.id, json_each(c.meta) j "
+                 "WHERE d.collection_id = :c")
+        with self.store.sessions() as session:
+            counts = session.execute(text(f"SELECT key, COUNT(DISTINCT value) FROM ({pairs}) GROUP BY key"),
+                                     {"c": self.row.id}).all()
+            keys = {}
+            for key, count in counts:
+                values = []
+                if count <= max_values:
+                    values = sorted(str(v) for v in session.scalars(
+                        text(f"SELECT DISTINCT value FROM ({pairs}) WHERE key = :k"), {"c": self.row.id, "k": key}))
+                keys[key] = values
+        return keys
+
+    def document_text(self, path: str) -> str:
+        """A document's whole text as indexed, rebuilt from its chunks (overlaps removed), records apart."""
+        with self.store.sessions() as session:
+            chunks = session.scalars(select(ChunkRow).join(DocumentRow).where(
+                DocumentRow.collection_id == self.row.id, DocumentRow.path == path)
+                .order_by(ChunkRow.record, ChunkRow.position)).all()
+        if not chunks:
+            raise IndexerError(f"collection '{self.name}' has no document {path!r}")
+        records: list[str] = []
+        record, cursor = None, 0
+        for chunk in chunks:
+            if chunk.record != record:
+                records.append((chunk.title + "\n\n" if chunk.title else "") + chunk.text)
+                record, cursor = chunk.record, chunk.end
+            elif chunk.end > cursor:
+                overlap = max(0, cursor - chunk.start)
+                records[-1] += ("" if overlap else " ") + chunk.text[overlap:]
+                cursor = chunk.end
+        return "\n\n".join(records)
+
     def stats(self) -> dict:
         return self.store.stats(self.name)[0]
 
+
+
+def _item(chunk: ChunkRow, doc: DocumentRow) -> tuple[int, int]:
+    """What grouped search returns once: a document, or a record of one (rows of JSON or CSV files)."""
+    return doc.id, (0 if "page" in chunk.meta else chunk.record)
+
+
+def _relative(path: str, root: str) -> str:
+    return path[len(root):] if root and path.startswith(root) else path
 
 
 def _check_chunking(row: CollectionRow, tokens: int | None, overlap: int | None) -> None:

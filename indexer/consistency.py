@@ -25,18 +25,21 @@ class Report:
     missing: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # rows without vectors
     duplicates: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # ids stored twice
     file_problem: str | None = None  # the FAISS file could not be read (it is rebuilt)
+    keyword_problem: str | None = None  # the keyword index differs from the chunk rows (it is rebuilt)
     repaired: bool = False
 
     @property
     def ok(self) -> bool:
-        return not (len(self.orphans) or len(self.missing) or len(self.duplicates) or self.file_problem)
+        return not (len(self.orphans) or len(self.missing) or len(self.duplicates) or self.file_problem
+                    or self.keyword_problem)
 
     def as_dict(self) -> dict:
         return {
             "collection": self.collection, "instruction": self.instruction, "fingerprint": self.fingerprint,
             "chunks": self.chunks, "vectors": self.vectors, "ok": self.ok,
             "vectors_without_rows": len(self.orphans), "rows_without_vectors": len(self.missing),
-            "duplicated_ids": len(self.duplicates), "file_problem": self.file_problem, "repaired": self.repaired,
+            "duplicated_ids": len(self.duplicates), "file_problem": self.file_problem, "keyword_problem": self.keyword_problem,
+            "repaired": self.repaired,
         }
 
     def __str__(self) -> str:
@@ -45,6 +48,8 @@ class Report:
         parts = []
         if self.file_problem:
             parts.append(f"index file unreadable ({self.file_problem})")
+        if self.keyword_problem:
+            parts.append(self.keyword_problem)
         if len(self.orphans):
             parts.append(f"{len(self.orphans)} vectors without rows")
         if len(self.missing):

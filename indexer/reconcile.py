@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from sqlalchemy import select
 
+from . import keyword
 from .consistency import Report, compare
 from .store import ID_BATCH, ChunkRow, IndexRow, collection_chunk_ids
 from .vectors import VectorIndex
@@ -23,13 +24,20 @@ class ReconcileMixin:
         vector_ids = self.vectors.ids()
         orphans, missing, duplicates = compare(chunk_ids, vector_ids)
         return Report(self.name, self.instruction, self.index_row.fingerprint, len(chunk_ids),
-                      len(vector_ids), orphans, missing, duplicates, self.file_problem)
+                      len(vector_ids), orphans, missing, duplicates, self.file_problem,
+                      keyword_problem(self.store.engine))
 
     def reconcile(self) -> Report:
         """Remove vectors without rows, embed rows without vectors, save. Runs on every writable open."""
         self._require_writable()
         report = self.check()
         if report.ok:
+            return report
+        if report.keyword_problem:
+            with self.store.engine.begin() as connection:
+                keyword.rebuild(connection)
+        report.repaired = True
+        if not (len(report.orphans) or len(report.missing) or len(report.duplicates) or report.file_problem):
             return report
         stale = np.union1d(report.orphans, report.duplicates)
         self.vectors.remove(stale)
@@ -38,7 +46,6 @@ class ReconcileMixin:
         self.file_problem = None
         self._dirty = True
         self.save()
-        report.repaired = True
         return report
 
     def _copy_from_siblings(self, ids: np.ndarray) -> np.ndarray:
@@ -85,3 +92,11 @@ class ReconcileMixin:
                 done += len(rows)
                 bar.update(len(part))
         return done
+
+
+def keyword_problem(engine, thorough: bool = False) -> str | None:
+    """What is wrong with the store's keyword index (None: nothing, or a store without one)."""
+    if not keyword.supported(engine):
+        return None
+    with engine.connect() as connection:
+        return keyword.problem(connection, thorough)

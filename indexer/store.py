@@ -14,6 +14,8 @@ from sqlalchemy import (JSON, Float, ForeignKey, Integer, String, Text, UniqueCo
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
+from . import keyword
+
 ID_BATCH = 500  # ids per SQL IN (...) clause
 
 
@@ -111,6 +113,7 @@ def make_engine(url: str) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True)
     Base.metadata.create_all(engine)
+    keyword.install(engine)
     return engine
 
 

@@ -179,10 +179,12 @@ def test_exact_text_query_returns_that_document_first(folder, model):
     store, collection = open_collection(model, instruction="same", document_instruction="same")
     collection.index([folder])
     for i, text in enumerate(SENTENCES[:6]):
-        hits = collection.search(text, k=3)
+        hits = collection.search(text, k=3, mode="semantic")
         assert hits[0].path.endswith(f"doc{i}.txt")
         assert hits[0].score == pytest.approx(1.0, abs=1e-4)
         assert hits[0].text == text
+        for mode in ("hybrid", "keyword"):  # the default, and words alone: whatever the model
+            assert collection.search(text, k=3, mode=mode)[0].path.endswith(f"doc{i}.txt"), mode
     collection.close()
 
 
@@ -206,7 +208,7 @@ def test_reindex_embeds_only_changes(folder, model):
     assert model.documents == changed.chunks_embedded == expected
     paths = {os.path.basename(p) for p in _paths(collection)}
     assert "doc1.txt" not in paths and {"doc0.txt", "new.txt"} <= paths
-    hits = collection.search("anything", k=50)
+    hits = collection.search("anything", k=50, group=False)
     assert not any(h.path.endswith("doc1.txt") for h in hits)
     assert any("cooking" in h.text for h in hits) and not any("cat sat" in h.text for h in hits)
     report = collection.check()

@@ -144,6 +144,7 @@ def test_sigkill_at_random_points_loses_nothing_committed(tmp_path):
             store = Collections(store_dir)
             reports = store.check("c")
             assert all(r.file_problem is None for r in reports)  # never a half-written file
+            assert all(r.keyword_problem is None for r in reports)  # keyword rows commit with the chunk rows
             torn += not all(r.ok for r in reports)  # killed between a commit and the next save
             store.close()
     finally:

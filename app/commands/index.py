@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+
+from indexer.fusion import DEFAULT_KEYWORD_WEIGHT, MODES, SCORE_MEANING
 
 from .common import add_model_arguments, load_model
 
@@ -49,12 +52,22 @@ def register(commands) -> None:
     add_store_arguments(p)
     p.set_defaults(handler=index_command)
 
-    p = commands.add_parser("search", help="search a collection",
-                            description="Embed the query with the index's instruction and return the top-k chunks. "
-                            "--model defaults to the model the collection was indexed with.")
+    p = commands.add_parser("search", help="search a collection (hybrid: keywords and meaning)",
+                            description="Rank a collection's documents for a query: by meaning (the query embedded "
+                            "with the index's instruction), by keywords (BM25 over the chunks' words), or both "
+                            "fused (hybrid, the default). One hit per document (per row for JSON and CSV files), "
+                            "its best passage shown with the query's words marked. --model defaults to the model "
+                            "the collection was indexed with.")
     p.add_argument("query")
     p.add_argument("-c", "--collection", required=True)
-    p.add_argument("-k", type=int, default=5, help="number of results (default 5)")
+    p.add_argument("-k", type=int, default=5, help="results per page (default 5)")
+    p.add_argument("--page", type=int, default=1, help="which page of k results (default 1)")
+    p.add_argument("--mode", choices=MODES, default=None,
+                   help="hybrid (default): reciprocal-rank fusion of semantic and keyword; semantic: embeddings "
+                        "only; keyword: BM25 only")
+    p.add_argument("--keyword-weight", type=float, default=DEFAULT_KEYWORD_WEIGHT,
+                   help=f"hybrid: the keyword ranking's share of the fusion, 0-1 (default {DEFAULT_KEYWORD_WEIGHT})")
+    p.add_argument("--chunks", action="store_true", help="one hit per chunk instead of one per document")
     p.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
                    help="metadata filter, repeatable: key=value, key!=value, key>=value, key<value, ... "
                    "(keys: JSON fields, CSV columns, page, name, ext, modified, path, title)")
@@ -148,6 +161,8 @@ def _pick_index(store, args: argparse.Namespace):
 
 
 def search_command(args: argparse.Namespace) -> int:
+    if args.k < 1 or args.page < 1:
+        raise ValueError("-k and --page must be at least 1")
     with open_store(args) as store:
         recorded = _pick_index(store, args)
         if args.model is None and recorded is not None and recorded.model_name:
@@ -159,20 +174,41 @@ def search_command(args: argparse.Namespace) -> int:
             if len(own) == 1:
                 instruction = own[0].instruction
         with store.open(args.collection, model, instruction, writable=False) as collection:
-            hits = collection.search(args.query, k=args.k, filters=args.filter, path_prefix=args.path)
-            used = collection.instruction
+            mode = args.mode or collection.default_mode
+            offset = (args.page - 1) * args.k
+            hits = collection.search(args.query, k=args.k, filters=args.filter, path_prefix=args.path, mode=mode,
+                                     keyword_weight=args.keyword_weight, offset=offset, group=not args.chunks)
+            used, root = collection.instruction, collection.root()
     if args.json:
-        print(json.dumps({"query": args.query, "collection": args.collection, "instruction": used,
+        print(json.dumps({"query": args.query, "collection": args.collection, "instruction": used, "mode": mode,
+                          "score": SCORE_MEANING[mode], "page": args.page, "root": root,
                           "model": args.model or "default", "hits": [h.as_dict() for h in hits]},
                          indent=2, ensure_ascii=False))
         return 0
-    if not hits:
-        print("no results")
-    for rank, hit in enumerate(hits, 1):
-        where = hit.path + (f" (page {hit.metadata['page']})" if "page" in hit.metadata else "")
-        print(f"{rank}. {hit.score:.3f}  {where}  [{hit.title}]")
-        print("   " + " ".join(hit.text.split())[:300])
+    _print_hits(hits, mode, offset, root)
     return 0
+
+
+def _print_hits(hits, mode: str, offset: int, root: str) -> None:
+    from indexer.snippets import highlight
+
+    if not hits:
+        print("no results" + (" on this page" if offset else ""))
+        return
+    bold, plain = ("\033[1m", "\033[0m") if sys.stdout.isatty() else ("", "")
+    print(f"{mode} search" + (f" in {root}" if root else "") + f"; score: {SCORE_MEANING[mode]}")
+    for rank, hit in enumerate(hits, offset + 1):
+        where = hit.relative_path + (f" (page {hit.metadata['page']})" if "page" in hit.metadata else "")
+        shown = hit.title and hit.title != os.path.splitext(os.path.basename(hit.path))[0]  # not the file name again
+        title = f"  {_printable(hit.title)}" if shown else ""
+        more = f"  (+{hit.chunks_matched - 1} more passages)" if hit.chunks_matched > 1 else ""
+        print(f"{rank}. {bold}{_printable(where)}{plain}{title}  [{hit.score:.4g}]{more}")
+        print("   " + highlight(_printable(hit.snippet), hit.highlights, bold, plain))
+
+
+def _printable(text: str) -> str:
+    """Text safe for a terminal: control characters (ANSI escapes in file names or text) shown as '?'."""
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def collections_command(args: argparse.Namespace) -> int:
