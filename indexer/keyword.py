@@ -119,3 +119,35 @@ def ranked(expression: str):
 def require(engine: Engine) -> None:
     if not supported(engine):
         raise IndexerError(unsupported_message(engine))
+
+
+class MemoryKeywordIndex:
+    """The same keyword ranking over a corpus held in memory (an in-memory SQLite FTS5 table): what
+    `promptembedder eval --mode keyword|hybrid` scores, so the evaluation measures the product's ranking."""
+
+    name = "keyword"
+    fingerprint = f"fts5-{TOKENIZER.replace(' ', '-')}-bm25-{TITLE_WEIGHT}-{TEXT_WEIGHT}"
+
+    def __init__(self):
+        import sqlite3
+
+        self._db = sqlite3.connect(":memory:")
+        self._db.execute(f"CREATE VIRTUAL TABLE docs USING fts5(title, text, tokenize='{TOKENIZER}')")
+        self._ids: list[str] = []
+
+    def index(self, ids: list[str], documents: list[str]) -> None:
+        """Documents as one text each (a BEIR title joined to its text, as every evaluated model reads them)."""
+        self._db.execute("DELETE FROM docs")
+        self._ids = list(ids)
+        self._db.executemany("INSERT INTO docs(rowid, title, text) VALUES (?, '', ?)", enumerate(documents))
+
+    def search(self, queries: list[str], top_k: int = 100) -> list[dict[str, float]]:
+        """For each query, {doc id: -BM25} of its top_k documents; documents sharing no term are left out."""
+        out = []
+        for query in queries:
+            expression = match_expression(query)
+            rows = [] if expression is None else self._db.execute(
+                f"SELECT rowid, -bm25(docs, {TITLE_WEIGHT}, {TEXT_WEIGHT}) AS s FROM docs WHERE docs MATCH ? "
+                "ORDER BY s DESC LIMIT ?", (expression, top_k)).fetchall()
+            out.append({self._ids[i]: float(s) for i, s in rows})
+        return out

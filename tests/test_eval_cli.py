@@ -137,3 +137,17 @@ def test_gpu_embed_of_one_alignment_of_a_multi_backbone_checkpoint(beir, tmp_pat
     assert main(["eval", "--model", "shipped", "--data", str(beir), "--backbone", "tiny-llama",
                  "--embeddings", str(out)]) == 2
     assert "holds no embeddings for model" in capsys.readouterr().err
+
+
+def test_eval_scores_the_search_modes(beir, capsys):
+    keyword = eval_json(capsys, "--model", "tiny", "--data", str(beir), "--mode", "keyword")
+    assert keyword["model"] == "keyword" and keyword["mode"] == "keyword"
+    assert keyword["value"] == 1.0  # queries share their document's words, as for bm25
+    semantic = eval_json(capsys, "--model", "tiny", "--data", str(beir))
+    hybrid = eval_json(capsys, "--model", "tiny", "--data", str(beir), "--mode", "hybrid")
+    assert hybrid["model"] == "tiny hybrid" and hybrid["fingerprint"] != semantic["fingerprint"]
+    assert hybrid["value"] > semantic["value"]  # the random model alone ranks poorly; the words carry it
+    leaning = eval_json(capsys, "--model", "tiny", "--data", str(beir), "--mode", "hybrid", "--keyword-weight", "0")
+    assert leaning["value"] == pytest.approx(semantic["value"])  # weight 0: the semantic ranking alone
+    assert main(["eval", "--model", "tiny", "--data", str(beir), "--mode", "hybrid", "--keyword-weight", "2"]) == 2
+    assert "keyword weight" in capsys.readouterr().err

@@ -6,6 +6,7 @@ import json
 import sys
 
 from embedder.dtypes import DTYPE_CHOICES, DTYPE_HELP
+from indexer.fusion import DEFAULT_KEYWORD_WEIGHT, MODES, check_weight
 
 EPILOG = """\
 models: a checkpoint directory, 'tiny', a backbone name (untrained PromptEmbedder), 'raw:BACKBONE[:mean|:last]'
@@ -50,6 +51,11 @@ def register(commands) -> None:
                    help="score vectors precomputed by `python -m training.evaluation.embed` (no model is loaded)")
     p.add_argument("--no-cache", action="store_true",
                    help="rescore even when a cached result exists (cached embeddings are still reused)")
+    p.add_argument("--mode", choices=MODES, default="semantic",
+                   help="retrieval: rank by the model's embeddings (semantic, the default), by the search's keyword "
+                        "index (keyword: SQLite FTS5 BM25, no model), or by both fused as `search` does (hybrid)")
+    p.add_argument("--keyword-weight", type=float, default=DEFAULT_KEYWORD_WEIGHT,
+                   help=f"hybrid: the keyword ranking's share of the fusion (default {DEFAULT_KEYWORD_WEIGHT})")
     p.add_argument("--json", action="store_true", help="print the result records as JSON")
     p.add_argument("--record", default=None, metavar="FILE",
                    help="also merge the results into FILE (e.g. docs/results/eval-baselines.json)")
@@ -63,6 +69,9 @@ def evaluate(args: argparse.Namespace) -> int:
         raise ValueError("--batch-size must be at least 1")
     models = args.compare or [args.model]
     task = args.task or infer_task(args.data)
+    check_weight(args.keyword_weight)
+    if args.mode != "semantic" and task != "retrieval":
+        raise ValueError(f"--mode {args.mode} ranks documents: it needs a retrieval dataset, not {task}")
     progress = sys.stderr.isatty()
     results = []
     for name in models:
@@ -72,7 +81,8 @@ def evaluate(args: argparse.Namespace) -> int:
                               document_instruction=args.document_instruction, device=args.device,
                               batch_size=args.batch_size, embeddings=args.embeddings, use_cache=not args.no_cache,
                               progress=progress, backbone=args.backbone, dtype=args.dtype)
-        results.append(run(request))
+        results.append(_evaluate_in_mode(request, args.mode, args.keyword_weight) if args.mode != "semantic"
+                       else run(request))
     if args.record:
         from training.evaluation.report import record
 
@@ -84,3 +94,59 @@ def evaluate(args: argparse.Namespace) -> int:
 
         print(table(results))
     return 0
+
+
+def _evaluate_in_mode(request, mode: str, keyword_weight: float) -> dict:
+    """Score the search's keyword ranking, or its fusion with a model's, as `search --mode` ranks."""
+    from indexer.keyword import MemoryKeywordIndex
+    from training.evaluation.data import query_instruction
+    from training.evaluation.runner import evaluate as run, load_model
+
+    if mode == "keyword":
+        searcher = MemoryKeywordIndex()
+    else:
+        if request.model == "bm25":
+            raise ValueError("hybrid fuses a model's embeddings with the keyword index: give an embedding model")
+        searcher = HybridSearch(load_model(request), query_instruction(request.task, request.data, request.instruction),
+                                request.document_instruction, keyword_weight)
+    result = run(request, model=searcher)
+    label = "keyword" if mode == "keyword" else f"{result['model']} hybrid"
+    return {**result, "model": label, "mode": mode}
+
+
+class HybridSearch:
+    """The fusion `search` does (reciprocal ranks of cosine and keyword rankings) over an evaluation corpus."""
+
+    name = "hybrid"
+
+    def __init__(self, encoder, instruction: str, document_instruction: str | None, keyword_weight: float):
+        from indexer.keyword import MemoryKeywordIndex
+
+        self.encoder, self.instruction, self.document_instruction = encoder, instruction, document_instruction
+        self.keyword, self.keyword_weight = MemoryKeywordIndex(), keyword_weight
+        self.fingerprint = f"{encoder.fingerprint}-hybrid-{keyword_weight}-{self.keyword.fingerprint}"
+        self.device = getattr(encoder, "device", None)
+
+    def index(self, ids: list[str], documents: list[str]) -> None:
+        import numpy as np
+
+        self.keyword.index(ids, documents)
+        vectors = np.asarray(self.encoder.encode_documents(documents, self.document_instruction), dtype=np.float32)
+        self.vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        self.ids = list(ids)
+
+    def search(self, queries: list[str], top_k: int = 100) -> list[dict[str, float]]:
+        import numpy as np
+
+        from indexer.fusion import reciprocal_rank_fusion
+
+        vectors = np.asarray(self.encoder.encode_queries(queries, self.instruction), dtype=np.float32)
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        depth = min(len(self.ids), max(top_k, 100))  # each side ranks as deep as `search` does for the page
+        out = []
+        for vector, lexical in zip(vectors, self.keyword.search(queries, depth)):
+            cosine = self.vectors @ vector
+            best = np.argsort(-cosine)[:depth]
+            fused = reciprocal_rank_fusion([self.ids[i] for i in best], list(lexical), self.keyword_weight)
+            out.append(dict(fused[:top_k]))
+        return out
