@@ -5,8 +5,9 @@
 
 Each model indexes the demo collection (the standard library's docs, `app/demo.py`) in a store under
 --home through the indexer, as `make demo` does, with the demo's instruction, then answers every
-labelled query through the indexer's search (top 40 chunks, grouped by document), scored as the UI's
-backbone comparison scores them (`app/ui/swap.py`). BM25 (bm25s) ranks the same files whole.
+labelled query through the indexer's search in each --search-mode (semantic, keyword, hybrid: one hit per
+document, 40 deep), scored as the UI's backbone comparison scores them (`app/ui/swap.py`). BM25 (bm25s)
+ranks the same files whole.
 """
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", default=[], help="a --model value (repeatable; 'default')")
     parser.add_argument("--home", default="/tmp/promptembedder-demo-eval", help="PROMPTEMBEDDER_HOME for the run")
+    parser.add_argument("--search-mode", action="append", default=[], choices=["semantic", "keyword", "hybrid"],
+                        help="search modes to score (repeatable; default: all three)")
     parser.add_argument("--json", default=None, help="also write the rows here")
     args = parser.parse_args()
     from embedder.home import backbone_cache
@@ -46,14 +49,16 @@ def main() -> int:
                 collection.index([str(paths[0].parent)])
             index_s = time.perf_counter() - started
             with store.open(COLLECTION, model, instruction=INSTRUCTION, writable=False) as collection:
-                totals = dict.fromkeys(METRICS, 0.0)
-                for row in queries:
-                    hits = collection.search(row["query"], k=40)
-                    for metric, value in ranking_metrics(documents_in_order(hits), set(row["relevant"])).items():
-                        totals[metric] += value
-        rows.append({"model": name, "loaded": target or "assets/default-model", "dtype": model.dtype_name,
-                     **{m: round(v / len(queries), 4) for m, v in totals.items()}, "index_s": round(index_s, 1)})
-        print(json.dumps(rows[-1]), file=sys.stderr)
+                for mode in args.search_mode or ["semantic", "keyword", "hybrid"]:
+                    totals = dict.fromkeys(METRICS, 0.0)
+                    for row in queries:
+                        hits = collection.search(row["query"], k=40, mode=mode)
+                        for metric, value in ranking_metrics(documents_in_order(hits), set(row["relevant"])).items():
+                            totals[metric] += value
+                    rows.append({"model": name, "mode": mode, "loaded": target or "assets/default-model",
+                                 "dtype": model.dtype_name, **{m: round(v / len(queries), 4) for m, v in totals.items()},
+                                 "index_s": round(index_s, 1)})
+                    print(json.dumps(rows[-1]), file=sys.stderr)
     report = {"date": time.strftime("%Y-%m-%d"), "queries": len(queries), "documents": len(paths),
               "instruction": INSTRUCTION, "command": "python scripts/eval_demo_queries.py " + " ".join(sys.argv[1:]),
               "rows": rows}

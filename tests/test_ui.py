@@ -125,6 +125,17 @@ def test_index_search_and_swap_jobs_end_to_end(state, tmp_path):
     assert hits and all(h.path.endswith("json.md") for h in hits)
     # a custom instruction only changes the query side: the same index answers
     assert state.search("docs", "json", 3, instruction="Find the module that parses JSON")
+    # the search tab: mode and page, marked snippets, a preview of a hit's document, the filter keys
+    from app.ui.search_tab import filter_keys, preview, search
+
+    html, line, choices = search(state, "docs", None, "", "json", 2, "", "keyword", 1)
+    assert "BM25" in html and "<mark>" in html and "1 result(s)" in line  # one document has the word
+    page_two = search(state, "docs", None, "", "json", 2, "", "semantic", 2)[0]
+    assert 'data-rank="3"' in page_two and 'data-rank="1"' not in page_two
+    first = choices["choices"][0][1]
+    assert "<mark>" in preview(state, "docs", first, "json") and first.endswith(".md")
+    assert "`ext` (.md)" in filter_keys(state, "docs") and "`name`" in filter_keys(state, "docs")
+    assert "metadata key &#x27;colour&#x27;" in search(state, "docs", None, "", "json", 2, "colour=red", "hybrid", 1)[0]
 
     job = state.jobs.start("swap", "swap", lambda ctx: run_swap(
         ctx, state, "tiny-qwen2", "docs", "labelled", data=[f"jsonl:{training_pairs_path()}"], steps=3,

@@ -101,8 +101,8 @@ def compare(state: AppState, query: str) -> tuple[str, str]:
         choice = ModelChoice(result[side]["name"], result[side].get("backbone"))
         try:
             hits = state.search(result["collection"], query.strip(), 5, instruction=result["instruction"],
-                                model=state.model(choice))
-            out.append(f"<h4>{choice.label}</h4>" + render.hits(hits, query))
+                                model=state.model(choice), mode="semantic")  # the models themselves, compared
+            out.append(f"<h4>{choice.label}</h4>" + render.hits(hits, "semantic"))
         except Exception as exc:
             out.append(render.error(str(exc)))
     return out[0], out[1]

@@ -33,18 +33,26 @@ def valid_name(name: str) -> str:
     return name
 
 
-def start_folder(state: AppState, folder: str, name: str) -> str:
+def _instructions(query: str | None, document: str | None) -> dict:
+    """run_index's instruction arguments: a blank box means the model's own."""
+    return {"instruction": (query or "").strip() or None, "document_instruction": (document or "").strip() or None}
+
+
+def start_folder(state: AppState, folder: str, name: str, query: str | None = None,
+                 document: str | None = None) -> str:
     try:
         name = valid_name(name)
         path = state.check_folder(folder)
     except (ValueError, OSError) as exc:
         return render.error(str(exc))
+    given = _instructions(query, document)
     state.jobs.start("index", f"index {path} into '{name}'",
-                     lambda ctx: run_index(ctx, state, name, [path]), {"collection": name, "paths": [str(path)]})
+                     lambda ctx: run_index(ctx, state, name, [path], **given), {"collection": name, "paths": [str(path)]})
     return render.ok(f"Indexing {path} into '{name}' in the background; progress below. Search keeps working.")
 
 
-def start_upload(state: AppState, files: list | None, name: str) -> str:
+def start_upload(state: AppState, files: list | None, name: str, query: str | None = None,
+                 document: str | None = None) -> str:
     try:
         name = valid_name(name)
     except ValueError as exc:
@@ -52,8 +60,10 @@ def start_upload(state: AppState, files: list | None, name: str) -> str:
     if not files:
         return render.error("choose one or more files to upload first")
     paths = save_uploads(state, name, [f if isinstance(f, str) else f.name for f in files])
+    given = _instructions(query, document)
     state.jobs.start("index", f"index {len(paths)} uploaded file(s) into '{name}'",
-                     lambda ctx: run_index(ctx, state, name, paths), {"collection": name, "paths": [str(p) for p in paths]})
+                     lambda ctx: run_index(ctx, state, name, paths, **given),
+                     {"collection": name, "paths": [str(p) for p in paths]})
     return render.ok(f"Indexing {len(paths)} uploaded file(s) into '{name}'; progress below.")
 
 
@@ -97,6 +107,12 @@ def build(state: AppState) -> dict:
         refresh = gr.Button("Refresh stats", size="sm")
         name = gr.Textbox(label="Collection to index into", value=default_name, elem_id="index-collection")
         with gr.Row():
+            query_instruction = gr.Textbox(label="Query instruction (optional; blank: the model's own)",
+                                           elem_id="index-query-instruction",
+                                           placeholder="e.g. Given a question, retrieve the passage that answers it")
+            document_instruction = gr.Textbox(label="Document instruction (optional; blank: the model's own)",
+                                              elem_id="index-document-instruction")
+        with gr.Row():
             with gr.Column():
                 gr.Markdown(f"**Index a folder on the server.** Allowed roots: {roots}")
                 folder = gr.Textbox(label="Folder", elem_id="index-folder", placeholder=str(state.roots[0]) if state.roots else "")
@@ -120,8 +136,10 @@ def build(state: AppState) -> dict:
     def refreshed(victim_name):
         return stats_table(state), collection_dropdown(state, victim_name, pick=False)
 
-    index_folder.click(lambda f, n: start_folder(state, f, n), [folder, name], [message])
-    index_upload.click(lambda f, n: start_upload(state, f, n), [upload, name], [message])
+    index_folder.click(lambda f, n, q, d: start_folder(state, f, n, q, d),
+                       [folder, name, query_instruction, document_instruction], [message])
+    index_upload.click(lambda f, n, q, d: start_upload(state, f, n, q, d),
+                       [upload, name, query_instruction, document_instruction], [message])
     cancel_button.click(lambda: cancel(state), None, [message])
     for event in (refresh.click, tab.select):
         event(refreshed, [victim], [stats, victim], show_progress="hidden")

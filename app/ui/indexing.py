@@ -55,7 +55,8 @@ def save_uploads(state: AppState, collection: str, files: Sequence[str]) -> list
 
 
 def run_index(ctx: JobContext, state: AppState, collection: str, paths: Sequence[str | os.PathLike],
-              ordered_files: Sequence[Path] | None = None, instruction: str | None = None) -> dict:
+              ordered_files: Sequence[Path] | None = None, instruction: str | None = None,
+              document_instruction: str | None = None) -> dict:
     """Index files and folders into a collection with the active model; returns the report as a dict."""
     from indexer.collection import IndexReport
     from indexer.loaders import walk
@@ -74,8 +75,8 @@ def run_index(ctx: JobContext, state: AppState, collection: str, paths: Sequence
         done, max(total, 1), f"{done}/{total} files, {n} chunks embedded"))
     summary = IndexReport(collection, files=total, problems=list(problems))
     store = state.store
-    with store.open(collection, counter, instruction=instruction, create=True, progress=False,
-                    model_name=state.model_choice.label) as index:
+    with store.open(collection, counter, instruction=instruction, document_instruction=document_instruction,
+                    create=True, progress=False, model_name=state.model_choice.label) as index:
         for start, end in slices(total):
             ctx.check()
             part = files[start:end]

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import html
-import re
 import time
 
 CSS = """
@@ -29,8 +28,6 @@ CSS = """
 """
 CHART_COLOURS = ("#3b82f6", "#f59e0b", "#10b981", "#ef4444")
 
-SNIPPET_CHARS = 700
-
 
 def error(message: str) -> str:
     return f'<div class="pe-error" role="alert">{html.escape(message)}</div>'
@@ -44,31 +41,49 @@ def ok(message: str) -> str:
     return f'<div class="pe-ok">{html.escape(message)}</div>'
 
 
-def highlight(text: str, query: str) -> str:
-    """Escaped text with the query's words (3+ letters) marked."""
-    words = sorted({w for w in re.findall(r"\w{3,}", query.lower())}, key=len, reverse=True)
-    escaped = html.escape(text)
-    if not words:
-        return escaped
-    pattern = re.compile(r"\b(" + "|".join(re.escape(html.escape(w)) for w in words) + r")", re.IGNORECASE)
-    return pattern.sub(r"<mark>\1</mark>", escaped)
+def marked(text: str, spans: list[tuple[int, int]]) -> str:
+    """Escaped text with the given character spans (the search's matched query terms) in <mark>."""
+    out, last = [], 0
+    for start, end in spans:
+        out += [html.escape(text[last:start]), "<mark>", html.escape(text[start:end]), "</mark>"]
+        last = end
+    return "".join(out) + html.escape(text[last:])
 
 
-def hits(found: list, query: str) -> str:
+def hits(found: list, mode: str, offset: int = 0) -> str:
+    from indexer.fusion import SCORE_MEANING
+
     if not found:
-        return note("No results: the collection has no matching indexed chunks (yet), or the filters exclude them all.")
-    cards = []
-    for rank, hit in enumerate(found, 1):
-        snippet = hit.text if len(hit.text) <= SNIPPET_CHARS else hit.text[:SNIPPET_CHARS].rsplit(" ", 1)[0] + " ..."
-        meta = ", ".join(f"{k}={v}" for k, v in sorted(hit.metadata.items()) if k != "modified")
+        return note("No results" + (" on this page." if offset else ": nothing indexed matches (yet), or the filters "
+                                    "exclude every document."))
+    cards = [f'<div class="pe-meta">{html.escape(mode)} search; score: {html.escape(SCORE_MEANING[mode])}</div>']
+    for rank, hit in enumerate(found, offset + 1):
+        meta = ", ".join(f"{k}={v}" for k, v in sorted(hit.metadata.items()) if k not in ("modified", "name", "ext"))
+        more = f" (+{hit.chunks_matched - 1} more passages)" if hit.chunks_matched > 1 else ""
         cards.append(
             f'<div class="pe-hit" data-rank="{rank}">'
-            f'<div class="pe-hit-head"><span class="pe-title">{rank}. {html.escape(hit.title or hit.path)}</span>'
-            f'<span class="pe-score">score {hit.score:.4f}</span></div>'
-            f'<div class="pe-snippet">{highlight(snippet, query)}</div>'
-            f'<div class="pe-source">{html.escape(hit.path)} (chunk {hit.position})</div>'
+            f'<div class="pe-hit-head"><span class="pe-title">{rank}. {html.escape(hit.title or hit.relative_path)}'
+            f'</span><span class="pe-score">{hit.score:.4g}</span></div>'
+            f'<div class="pe-snippet">{marked(hit.snippet, hit.highlights)}</div>'
+            f'<div class="pe-source">{html.escape(hit.relative_path)}{html.escape(more)}</div>'
             + (f'<div class="pe-meta">{html.escape(meta)}</div>' if meta else "") + "</div>")
     return "\n".join(cards)
+
+
+def keys(found: dict[str, list[str]]) -> str:
+    """The filter keys of a collection, as a line a person can copy from."""
+    if not found:
+        return "Filter keys: path, title (this collection's documents carry no other metadata yet)"
+    shown = [f"`{k}` ({', '.join(v[:8])}{', ...' if len(v) > 8 else ''})" if v else f"`{k}`"
+             for k, v in sorted(found.items())]
+    return "Filter keys: `path`, `title`, " + ", ".join(shown)
+
+
+def document(text: str, query: str) -> str:
+    from indexer.snippets import matches
+
+    return f'<div class="pe-hit"><div class="pe-snippet" style="max-height:40em; overflow:auto">' \
+           f'{marked(text, matches(text, query))}</div></div>'
 
 
 def metric_bars(rows: list[dict], metrics: list[str], label_key: str) -> str:

@@ -143,8 +143,9 @@ class AppState:
         return seen
 
     def search(self, collection: str, query: str, k: int, instruction: str | None = None,
-               filters: list[str] = (), model=None) -> list:
-        """Hits from the collection's index for the model; a custom instruction embeds only the query."""
+               filters: list[str] = (), model=None, **options) -> list:
+        """Hits from the collection's index for the model; a custom instruction embeds only the query.
+        options: Collection.search's (mode, keyword_weight, offset, group)."""
         model = model or self.model()
         indexed = self.instructions(collection, model)
         if not indexed:
@@ -156,9 +157,24 @@ class AppState:
         searcher_model = model if instruction in (None, "", base) else QueryInstruction(model, instruction)
         collection_ = self.store.open(collection, searcher_model, instruction=base, writable=False, progress=False)
         try:
-            return collection_.search(query, k=k, filters=list(filters))
+            return collection_.search(query, k=k, filters=list(filters), **options)
         finally:
             collection_.close()
+
+    def _read_only(self, collection: str):
+        model = self.model()
+        indexed = self.instructions(collection, model)
+        return self.store.open(collection, model, instruction=indexed[0] if indexed else None, writable=False,
+                               progress=False)
+
+    def metadata_keys(self, collection: str) -> dict[str, list[str]]:
+        """The filter keys a collection's documents have, with their values where there are few."""
+        with self._read_only(collection) as opened:
+            return opened.metadata_keys() or {}
+
+    def document_text(self, collection: str, path: str) -> str:
+        with self._read_only(collection) as opened:
+            return opened.document_text(path)
 
     # ----- the roots a browser may index from ---------------------------------------------------
     def check_folder(self, folder: str) -> Path:

@@ -65,7 +65,7 @@ def evaluate_on_collection(state: AppState, collection: str, model, instruction:
         if ctx is not None:
             ctx.check()
         started = time.perf_counter()
-        hits = state.search(collection, row["query"], k=40, instruction=instruction, model=model)
+        hits = state.search(collection, row["query"], k=40, instruction=instruction, model=model, mode="semantic")
         latencies.append(time.perf_counter() - started)
         for name, value in ranking_metrics(documents_in_order(hits), set(row["relevant"])).items():
             totals[name] += value
@@ -171,7 +171,7 @@ def run_swap(ctx: JobContext, state: AppState, target: str, collection: str, eva
             scores = evaluate_on_beir(beir_folder, model, choice.label)
             sample = [{"query": "test"}]
             started = time.perf_counter()
-            state.search(collection, sample[0]["query"], k=10, instruction=instruction, model=model)
+            state.search(collection, sample[0]["query"], k=10, instruction=instruction, model=model, mode="semantic")
             scores["latency_ms"] = 1000 * (time.perf_counter() - started)
         index = next((ix for ix in state.store.stats(collection)[0]["indexes"]
                       if ix["fingerprint"] == model.fingerprint and ix["instruction"] == instruction), {})

@@ -41,14 +41,22 @@ def test_search_returns_the_expected_document(page, server):
     search(page, "encode Python objects as JSON text", filters="name=json.md")
     page.locator(RESULT).first.wait_for()
     sources = page.locator("#search-results .pe-source").all_inner_texts()
-    assert sources and all(s.split(" (chunk")[0].endswith("/json.md") for s in sources), sources
+    assert sources and all(s.split(" (+")[0] == "json.md" for s in sources), sources  # paths relative to the folder
     assert "result(s) in" in page.locator("#search-latency").inner_text()
     shot(page, "01-search-filtered")
     # without filters the top-k spans the collection, with scores and snippets
     search(page, "read and write JSON files")
     page.wait_for_function("document.querySelectorAll('#search-results .pe-hit').length == 5")
     assert page.locator("#search-results .pe-score").count() == 5
+    assert page.locator("#search-results mark").count() > 0  # the query's words are marked in the snippets
     shot(page, "02-search")
+    # keyword mode, page 2, and the whole document of a hit
+    page.locator("#search-mode").get_by_text("keyword", exact=True).click()
+    fill(page, "search-page", "2")
+    page.locator("#search-button").click()
+    page.wait_for_function("(document.querySelector('#search-results .pe-hit') || {}).dataset?.rank === '6'")
+    assert "BM25" in page.locator("#search-results").inner_text()
+    fill(page, "search-page", "1")
 
 
 def test_uploaded_file_is_indexed_shows_in_stats_and_is_found(page, server, tmp_path):
@@ -77,7 +85,7 @@ def test_uploaded_file_is_indexed_shows_in_stats_and_is_found(page, server, tmp_
                            " === 'Retrieve semantically similar text.'")  # the tiny model's own instruction
     search(page, text, custom="Represent this document for retrieval.")
     page.locator(RESULT).first.wait_for()
-    assert page.locator("#search-results .pe-source").first.inner_text().split(" (chunk")[0].endswith("narwhals.txt")
+    assert page.locator("#search-results .pe-source").first.inner_text().split(" (+")[0].endswith("narwhals.txt")
 
 
 def test_bad_inputs_show_clear_messages(page, server):
@@ -85,6 +93,8 @@ def test_bad_inputs_show_clear_messages(page, server):
     page.locator("#search-results .pe-error").filter(has_text="Type a query").wait_for()
     search(page, "anything", filters="name")
     page.locator("#search-results .pe-error").filter(has_text="cannot read filter").wait_for()
+    search(page, "anything", filters="colour=red")  # an unknown key: named, with the keys there are
+    page.locator("#search-results .pe-error").filter(has_text="metadata key 'colour'").wait_for()
     tab(page, "Collections")
     fill(page, "index-folder", str(server["root"] / "no-such-folder"))
     page.locator("#index-folder-button").click()
