@@ -446,10 +446,15 @@ class Collection(ReconcileMixin, IngestMixin):
                 ranking = lexical
             else:
                 ranking = reciprocal_rank_fusion([i for i, _ in semantic], [i for i, _ in lexical], keyword_weight)
-            hits = self._hits(ranking, query, group)
+            hits = self._hits(ranking, group)
             if len(hits) >= offset + k or (semantic_done and lexical_done):
-                return hits[offset:offset + k]
+                break
             fetch *= 4
+        root = self.root()
+        for hit in hits[offset:offset + k]:  # the page only: snippets cost more than ranking
+            hit.snippet, hit.highlights = snippet(hit.text, query)
+            hit.relative_path = _relative(hit.path, root)
+        return hits[offset:offset + k]
 
     def _semantic_ranking(self, query_vector, fetch: int, allowed) -> tuple[list[tuple[int, float]], bool]:
         """(chunk id, cosine) best first, and whether every vector was ranked."""
@@ -471,32 +476,35 @@ class Collection(ReconcileMixin, IngestMixin):
             found = [(int(i), float(s)) for i, s in session.execute(statement)]
         return found, len(found) < fetch
 
-    def _hits(self, ranking: list[tuple[int, float]], query: str, group: bool) -> list[Hit]:
-        """Rows for ranked chunk ids, in order; grouped: one hit per document, counting its other chunks."""
+    def _hits(self, ranking: list[tuple[int, float]], group: bool) -> list[Hit]:
+        """Rows for ranked chunk ids, in order; grouped: one hit per item, counting its other chunks."""
         ids = [i for i, _ in ranking]
-        by_id = {}
-        with self.store.sessions() as session:
+        chunks, documents = {}, {}
+        # two lookups by primary key: joined, SQLite's planner walks every document of the collection instead
+        with self.store.sessions() as session:  # and plain columns: ORM objects cost more than the search
             for start in range(0, len(ids), ID_BATCH):
-                rows = session.execute(select(ChunkRow, DocumentRow).join(DocumentRow).where(
-                    ChunkRow.id.in_(ids[start:start + ID_BATCH]), DocumentRow.collection_id == self.row.id))
-                by_id.update((chunk.id, (chunk, doc)) for chunk, doc in rows)
-        root = self.root()
+                chunks.update((row[0], row) for row in session.execute(select(
+                    ChunkRow.id, ChunkRow.title, ChunkRow.text, ChunkRow.position, ChunkRow.record, ChunkRow.meta,
+                    ChunkRow.document_id).where(ChunkRow.id.in_(ids[start:start + ID_BATCH]))))
+            wanted = sorted({row[6] for row in chunks.values()})
+            for start in range(0, len(wanted), ID_BATCH):
+                documents.update((row[0], row) for row in session.execute(select(
+                    DocumentRow.id, DocumentRow.path, DocumentRow.meta).where(
+                    DocumentRow.id.in_(wanted[start:start + ID_BATCH]), DocumentRow.collection_id == self.row.id)))
+        rows = {i: row for i, row in chunks.items() if row[6] in documents}
         hits: list[Hit] = []
         by_item: dict[tuple[int, int], Hit] = {}
         for chunk_id, score in ranking:
-            if chunk_id not in by_id:
+            if chunk_id not in rows:
                 continue  # a vector whose row was deleted since the file was last saved
-            chunk, doc = by_id[chunk_id]
-            item = _item(chunk, doc)
+            _, title, text, position, record, chunk_meta, document_id = rows[chunk_id]
+            _, path, document_meta = documents[document_id]
+            item = (document_id, 0 if "page" in chunk_meta else record)  # a document, or a JSON/CSV row of one
             if group and item in by_item:
                 by_item[item].chunks_matched += 1
                 continue
-            excerpt, spans = snippet(chunk.text, query)
-            hit = Hit(score, doc.path, chunk.title, chunk.text, chunk.position, chunk.record, chunk.id,
-                      {**doc.meta, **chunk.meta}, snippet=excerpt, highlights=spans,
-                      relative_path=_relative(doc.path, root))
-            by_item[item] = hit
-            hits.append(hit)
+            by_item[item] = Hit(score, path, title, text, position, record, chunk_id, {**document_meta, **chunk_meta})
+            hits.append(by_item[item])
         return hits
 
     def root(self) -> str:
@@ -572,11 +580,6 @@ class Collection(ReconcileMixin, IngestMixin):
     def stats(self) -> dict:
         return self.store.stats(self.name)[0]
 
-
-
-def _item(chunk: ChunkRow, doc: DocumentRow) -> tuple[int, int]:
-    """What grouped search returns once: a document, or a record of one (rows of JSON or CSV files)."""
-    return doc.id, (0 if "page" in chunk.meta else chunk.record)
 
 
 def _relative(path: str, root: str) -> str:

@@ -10,6 +10,7 @@ import importlib
 
 BENCHMARKS = [
     "indexer.bench",  # search: FAISS index types and storage ingestion (issue 5)
+    "indexer.bench_modes",  # modes: search latency per mode, encoding included (issue 13)
     "training.bench_commands",  # train, convergence: training cost and convergence (issue 3)
 ]
 

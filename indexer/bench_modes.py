@@ -1,0 +1,129 @@
+"""`promptembedder bench modes`: single-query latency of semantic, keyword and hybrid search, encoding included.
+
+Builds a collection of --chunks synthetic chunks (words drawn from a Zipf distribution over a made-up
+vocabulary, so some words are in most chunks and most words in few, as in text; queries of 3-6 words
+leave out the 100 most frequent, which play the stop words) through the indexer's
+own write path, with precomputed random vectors of the model's dimension (the semantic ranking's cost
+does not depend on what the vectors mean). Then times --queries searches one at a time per mode,
+through `Collection.search` as `promptembedder search` runs it: the query embedded by the real model,
+FAISS, the FTS5 keyword index, fusion, grouping, snippets.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from .bench import _PrecomputedModel, machine, synthetic
+
+VOCABULARY = 30_000
+WORDS_PER_CHUNK = 60  # about one 80-token chunk
+FUNCTION_WORDS = 100  # the most frequent ranks play the stop words: in chunks, never in queries (as in text,
+#                       where the keyword search drops them from a query)
+
+
+def register_bench(bench_subparsers) -> None:
+    p = bench_subparsers.add_parser(
+        "modes", help="search latency per mode (semantic, keyword, hybrid) on a synthetic collection",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--chunks", type=int, default=100_000, help="chunks in the collection (default 100000)")
+    p.add_argument("--queries", type=int, default=100, help="single queries timed per mode (default 100)")
+    p.add_argument("--model", default="default", help="the model that embeds the queries (default: the shipped one)")
+    p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16"])
+    p.add_argument("-k", type=int, default=10, help="hits per search (default 10)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output", default=None, help="write the results as JSON here")
+    p.set_defaults(handler=bench_modes)
+
+
+def _words(rng, count: int, skip: int = 0):
+    """Made-up word ids drawn Zipf-like (rank r with probability ~ 1/r), leaving out the `skip` most frequent."""
+    import numpy as np
+
+    ranks = np.arange(1, VOCABULARY + 1)
+    p = np.where(ranks > skip, 1.0 / ranks, 0.0)
+    return rng.choice(VOCABULARY, size=count, p=p / p.sum())
+
+
+def _text(ids) -> str:
+    return " ".join(f"w{i}" for i in ids)
+
+
+def build(directory: Path, chunks: int, dimension: int, seed: int, batch: int = 1000):
+    """A collection of `chunks` one-chunk documents with random vectors; returns (store, seconds)."""
+    import numpy as np
+
+    from .collection import Collections
+    from .loaders import LoadedFile, Record
+
+    rng = np.random.default_rng(seed)
+    writer = _PrecomputedModel(synthetic(chunks, dimension, "clustered", seed))
+    store = Collections(directory)
+    started = time.perf_counter()
+    with store.open("bench", writer, "q", document_instruction="", create=True, progress=False) as collection:
+        for first in range(0, chunks, batch):
+            items = []
+            for i in range(first, min(chunks, first + batch)):
+                text = _text(_words(rng, WORDS_PER_CHUNK))
+                item = LoadedFile(f"/bench/doc-{i}.txt", f"{i:064x}", 0.0, len(text), [Record(text)], {"name": f"doc-{i}"})
+                items.append((item, [{"position": 0, "record": 0, "start": 0, "end": len(text), "title": "",
+                                      "text": text, "meta": {}}]))
+            collection._write_batch(items)
+            print(f"\rbuilding: {min(chunks, first + batch):,}/{chunks:,} chunks", end="", flush=True)
+    print()
+    return store, time.perf_counter() - started
+
+
+class _QueryModel:
+    """The real model for queries, under the fingerprint the precomputed vectors were stored with."""
+
+    config = None
+
+    def __init__(self, model):
+        self.model, self.dimension, self.fingerprint = model, model.dimension, "precomputed"
+
+    def encode(self, texts, **kwargs):
+        return self.model.encode(texts, **kwargs)
+
+
+def bench_modes(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from embedder import PromptEmbedder
+
+    model = PromptEmbedder.from_pretrained(args.model, dtype=args.dtype)
+    rng = np.random.default_rng(args.seed + 1)
+    queries = [_text(_words(rng, int(rng.integers(3, 7)), FUNCTION_WORDS)) for _ in range(args.queries)]
+    results = {"command": f"promptembedder bench modes --chunks {args.chunks} --queries {args.queries} "
+                          f"--model {args.model} --dtype {args.dtype} -k {args.k}",
+               "machine": machine(), "model": args.model, "dtype": model.dtype_name, "chunks": args.chunks}
+    with tempfile.TemporaryDirectory() as tmp:
+        store, seconds = build(Path(tmp), args.chunks, model.dimension, args.seed)
+        results["build_s"] = round(seconds, 1)
+        with store.open("bench", _QueryModel(model), "q", writable=False) as collection:
+            results["index"] = collection.vectors.kind
+            model.encode(["warm up"])
+            timings = {"encode only": [_timed(lambda q: model.encode([q]), q) for q in queries]}
+            for mode in ("keyword", "semantic", "hybrid"):
+                collection.search(queries[0], k=args.k, mode=mode)  # warm: first FTS5 and FAISS calls
+                timings[mode] = [_timed(lambda q: collection.search(q, k=args.k, mode=mode), q) for q in queries]
+        store.close()
+    results["latency_ms"] = {mode: {"p50": round(float(np.percentile(t, 50)), 1),
+                                    "p99": round(float(np.percentile(t, 99)), 1)} for mode, t in timings.items()}
+    print(f"{args.chunks:,} chunks ({results['index']} index), {args.queries} single queries, k={args.k}, "
+          f"model {args.model} ({model.dtype_name}):")
+    for mode, row in results["latency_ms"].items():
+        print(f"  {mode:12s} p50 {row['p50']:7.1f} ms   p99 {row['p99']:7.1f} ms")
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
+        print(f"results written to {args.output}")
+    return 0
+
+
+def _timed(call, query) -> float:
+    started = time.perf_counter()
+    call(query)
+    return 1000 * (time.perf_counter() - started)
