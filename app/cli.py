@@ -30,7 +30,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from indexer.errors import IndexerError
     from training.errors import TrainingError
 
-    return (BackboneError, IndexerError, TrainingError, FileNotFoundError, NotADirectoryError,
+    return (BackboneError, IndexerError, TrainingError, FileNotFoundError, FileExistsError, NotADirectoryError,
             PermissionError, IsADirectoryError, UnicodeDecodeError, ValueError)
 
 

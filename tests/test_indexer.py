@@ -521,3 +521,34 @@ def test_any_sqlalchemy_url_and_a_separate_faiss_directory(tmp_path, model):
             collection.upsert([{"id": "a", "text": SENTENCES[0]}])
         assert (tmp_path / "elsewhere" / "meta.db").exists() and list((tmp_path / "faiss").glob("index-*.faiss"))
         assert store.stats("c")[0]["documents"] == 1
+
+
+def test_a_corrupt_database_is_a_message_and_stays_untouched(tmp_path, capsys):
+    from app.cli import main
+
+    store = tmp_path / "store"
+    store.mkdir()
+    junk = bytes(range(256)) * 20
+    (store / "collections.sqlite").write_bytes(junk)
+    assert main(["collections", "--store", str(store)]) == 2
+    assert "file is not a database" in capsys.readouterr().err
+    assert (store / "collections.sqlite").read_bytes() == junk
+
+
+def test_stores_created_at_once_from_several_threads_all_open(tmp_path):
+    import threading
+
+    errors = []
+
+    def open_store():
+        try:
+            Collections(tmp_path / "fresh").close()
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []

@@ -81,6 +81,19 @@ def test_check_folder_allows_only_existing_folders_inside_the_roots(state, tmp_p
         state.check_folder(str(state.roots[0] / "file.txt"))
 
 
+def test_training_data_must_lie_inside_the_roots_and_name_a_known_kind(state, tmp_path):
+    from app.ui.training_tab import start
+
+    outside = tmp_path / "secret.jsonl"
+    outside.write_text("{}")
+    for spec in (f"jsonl:{outside}", "jsonl:/dev/zero", f"qa:{tmp_path / 'nowhere.jsonl'}"):
+        message = start(state, spec, "", 3, 4)
+        assert "outside the folders" in message and "not found" not in message, spec  # existence never told
+    assert "unknown training data kind &#x27;foo&#x27;" in start(state, f"foo:{state.roots[0]}", "", 3, 4)
+    assert "training data not found" in start(state, f"jsonl:{state.roots[0] / 'missing.jsonl'}", "", 3, 4)
+    assert not state.jobs.running("train")
+
+
 def test_demo_documents_come_from_the_standard_library(tmp_path):
     from app.demo import build_demo_docs, labelled_queries_path, training_pairs_path
 

@@ -17,6 +17,7 @@ collects the message in `problems`.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -75,6 +76,9 @@ class Source:
     @classmethod
     def parse(cls, spec: str) -> "Source":
         kind, sep, rest = spec.partition(":")
+        if sep and kind not in KINDS and re.fullmatch(r"[a-z]{2,}", kind) and not Path(spec).expanduser().exists():
+            raise ValueError(f"unknown training data kind '{kind}' in {spec!r}; one of {', '.join(KINDS)} "
+                             "(KIND:PATH), or a bare path to JSONL records")
         if not sep or kind not in KINDS:
             # a bare path: JSONL records
             kind, rest = "jsonl", spec

@@ -57,6 +57,7 @@ class AppState:
     jobs: Jobs = field(default_factory=Jobs)
     _models: dict = field(default_factory=dict)
     _model_lock: threading.Lock = field(default_factory=threading.Lock)
+    _store_lock: threading.Lock = field(default_factory=threading.Lock)
     _store = None
 
     def __post_init__(self):
@@ -118,10 +119,11 @@ class AppState:
 
     @property
     def store(self):
-        if self._store is None:
-            from indexer.collection import Collections
+        with self._store_lock:  # the page load, the search tab and the timer all ask at once on a first visit
+            if self._store is None:
+                from indexer.collection import Collections
 
-            self._store = Collections()
+                self._store = Collections()
         return self._store
 
     def collection_names(self) -> list[str]:
@@ -177,18 +179,24 @@ class AppState:
             return opened.document_text(path)
 
     # ----- the roots a browser may index from ---------------------------------------------------
-    def check_folder(self, folder: str) -> Path:
-        """A folder the server may index: it must exist and lie inside one of the configured roots."""
-        if not folder or not folder.strip():
-            raise ValueError("enter a folder path on the server to index")
-        path = Path(folder.strip()).expanduser()
+    def check_inside_roots(self, given: str | Path) -> Path:
+        """The resolved path, if it lies inside one of the roots; else PermissionError (checked before
+        existence, so the message never tells whether a path outside the roots exists)."""
+        path = Path(str(given).strip()).expanduser()
         if not path.is_absolute():
             path = (self.roots[0] if self.roots else Path.cwd()) / path
         path = path.resolve()
         if not any(path == root or root in path.parents for root in self.roots):
             allowed = ", ".join(str(r) for r in self.roots) or "none"
-            raise PermissionError(f"{path} is outside the folders this server may index ({allowed}); "
+            raise PermissionError(f"{path} is outside the folders this server may read ({allowed}); "
                                   "restart it with --root to allow another folder")
+        return path
+
+    def check_folder(self, folder: str) -> Path:
+        """A folder the server may index: it must exist and lie inside one of the configured roots."""
+        if not folder or not folder.strip():
+            raise ValueError("enter a folder path on the server to index")
+        path = self.check_inside_roots(folder)
         if not path.exists():
             raise FileNotFoundError(f"folder not found: {path}")
         if not path.is_dir():

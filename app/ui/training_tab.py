@@ -24,9 +24,15 @@ def start(state: AppState, data: str, start_from: str, steps: float, batch_size:
     from training.data import Source
 
     for spec in specs:
-        source = Source.parse(spec)
-        if not source.path.exists():
-            return render.error(f"training data not found: {source.path}")
+        try:
+            source = Source.parse(spec)
+            path = state.check_inside_roots(source.path)  # only files under the roots, as for indexing
+        except (ValueError, PermissionError) as exc:
+            return render.error(str(exc))
+        if not path.exists():
+            return render.error(f"training data not found: {path}")
+        if not (path.is_file() or path.is_dir()):
+            return render.error(f"{path} is not a file or folder")
     choice = state.model_choice if start_from in (None, "", ACTIVE) else ModelChoice(start_from)
     state.jobs.start("train", f"train from {choice.label}, {int(steps)} steps",
                      lambda ctx: run_training(ctx, state, specs, int(steps), int(batch_size), choice),
