@@ -466,15 +466,30 @@ class Collection(ReconcileMixin, IngestMixin):
         return found, fetch >= self.vectors.ntotal or len(found) < fetch
 
     def _keyword_ranking(self, query: str, fetch: int, conditions) -> tuple[list[tuple[int, float]], bool]:
-        """(chunk id, -BM25) best first, and whether every matching chunk was ranked."""
+        """(chunk id, -BM25) best first, and whether every matching chunk was ranked.
+
+        The keyword index spans the whole store, so its best matches are taken first and then narrowed to
+        this collection and the filters (deeper while too few survive): joining every match to its
+        document before ranking cost three times as much."""
         expression = keyword.match_expression(query)
         if expression is None:
             return [], True
-        statement = (keyword.ranked(expression).join(ChunkRow, ChunkRow.id == keyword.fts.c.rowid).join(DocumentRow)
-                     .where(DocumentRow.collection_id == self.row.id, *conditions).limit(fetch))
+        depth = fetch
         with self.store.sessions() as session:
-            found = [(int(i), float(s)) for i, s in session.execute(statement)]
-        return found, len(found) < fetch
+            while True:
+                top = session.execute(keyword.ranked(expression).limit(depth)).all()
+                ids = [int(i) for i, _ in top]
+                keep = set()
+                for start in range(0, len(ids), ID_BATCH):
+                    # "+ 0": no index on collection_id, so SQLite starts from these ids, not from every document
+                    keep.update(session.scalars(select(ChunkRow.id).join(DocumentRow).where(
+                        ChunkRow.id.in_(ids[start:start + ID_BATCH]), DocumentRow.collection_id + 0 == self.row.id,
+                        *conditions)))
+                found = [(int(i), float(s)) for i, s in top if i in keep]
+                exhausted = len(top) < depth
+                if len(found) >= fetch or exhausted:
+                    return found[:fetch], exhausted
+                depth *= 4
 
     def _hits(self, ranking: list[tuple[int, float]], group: bool) -> list[Hit]:
         """Rows for ranked chunk ids, in order; grouped: one hit per item, counting its other chunks."""
@@ -509,9 +524,10 @@ class Collection(ReconcileMixin, IngestMixin):
 
     def root(self) -> str:
         """The folder every indexed file path lies under ('' when documents are not files), for short paths."""
-        with self.store.sessions() as session:
-            low, high = session.execute(select(func.min(DocumentRow.path), func.max(DocumentRow.path))
-                                        .where(DocumentRow.collection_id == self.row.id)).one()
+        with self.store.sessions() as session:  # two statements: SQLite answers a lone min() or max() from the
+            where = DocumentRow.collection_id == self.row.id  # (collection, path) index, both at once by a scan
+            low = session.scalar(select(func.min(DocumentRow.path)).where(where))
+            high = session.scalar(select(func.max(DocumentRow.path)).where(where))
         if not low or not low.startswith("/") or not high.startswith("/"):
             return ""
         common = os.path.commonprefix([low, high])  # of the smallest and largest: common to all
