@@ -6,6 +6,7 @@ index), never when the term is only its prefix (file does not mark filesystem); 
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 from .keyword import terms
 
@@ -65,11 +66,13 @@ def _best_start(flat: str, spans: list[tuple[int, int]], width: int) -> int:
     return max(0, min(best - width // 6, len(flat) - width))
 
 
-def highlight(text: str, spans: list[tuple[int, int]], before: str, after: str) -> str:
-    """text with each span wrapped in before/after (spans sorted, not overlapping)."""
+def highlight(text: str, spans: list[tuple[int, int]], before: str, after: str,
+              escape: Callable[[str], str] = str) -> str:
+    """text with each span wrapped in before/after (spans sorted, not overlapping); escape: applied to the
+    text's pieces, not to the marks (html.escape for a page)."""
     out, last = [], 0
     for a, b in spans:
-        out += [text[last:a], before, text[a:b], after]
+        out += [escape(text[last:a]), before, escape(text[a:b]), after]
         last = b
-    out.append(text[last:])
+    out.append(escape(text[last:]))
     return "".join(out)

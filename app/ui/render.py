@@ -43,11 +43,9 @@ def ok(message: str) -> str:
 
 def marked(text: str, spans: list[tuple[int, int]]) -> str:
     """Escaped text with the given character spans (the search's matched query terms) in <mark>."""
-    out, last = [], 0
-    for start, end in spans:
-        out += [html.escape(text[last:start]), "<mark>", html.escape(text[start:end]), "</mark>"]
-        last = end
-    return "".join(out) + html.escape(text[last:])
+    from indexer.snippets import highlight
+
+    return highlight(text, spans, "<mark>", "</mark>", html.escape)
 
 
 def hits(found: list, mode: str, offset: int = 0) -> str:
