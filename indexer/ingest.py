@@ -71,6 +71,13 @@ class IngestMixin:
             if root.is_dir():
                 prefix = str(root) + os.sep
                 gone += [path for path in known if path.startswith(prefix) and path not in present]
+        # a folder the walk could not read (permissions, a failing mount) hides its files, it did not delete them
+        unreadable = [str(Path(p.path).resolve()) + os.sep for p in report.problems if Path(p.path).is_dir()]
+        kept = [path for path in gone if any(path.startswith(folder) for folder in unreadable)]
+        if kept:
+            gone = [path for path in gone if path not in set(kept)]
+            report.problems.append(Problem(", ".join(u.rstrip(os.sep) for u in unreadable),
+                                           f"could not be read: its {len(kept)} indexed document(s) are kept as they were"))
         if gone:
             report.removed = delete_documents(self.store, self.row.id, gone, {self.index_row.id: self.vectors},
                                               exact=True)

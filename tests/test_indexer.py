@@ -552,3 +552,27 @@ def test_stores_created_at_once_from_several_threads_all_open(tmp_path):
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+def test_reindexing_while_a_subfolder_is_unreadable_keeps_its_documents(folder, model, monkeypatch):
+    import indexer.loaders as loaders
+
+    store, collection = open_collection(model)
+    collection.index([folder])
+    real_walk = os.walk
+
+    def walk_failing_in_sub(top, onerror=None, **kwargs):  # as os.walk does for a folder it cannot list
+        for root, dirs, names in real_walk(top, **kwargs):
+            if os.path.basename(root) == "sub":
+                onerror(PermissionError(13, "Permission denied", root))
+                dirs[:], names[:] = [], []
+                continue
+            yield root, dirs, names
+
+    monkeypatch.setattr(loaders.os, "walk", walk_failing_in_sub)
+    report = collection.index([folder])
+    assert report.removed == 0 and len(_paths(collection)) == 6  # doc1, doc3, doc5 under sub/ are kept
+    assert any("kept as they were" in p.message for p in report.problems)
+    (folder / "doc0.txt").unlink()  # a file really gone from a readable folder still goes
+    assert collection.index([folder]).removed == 1
+    collection.close()
