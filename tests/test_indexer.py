@@ -576,3 +576,14 @@ def test_reindexing_while_a_subfolder_is_unreadable_keeps_its_documents(folder, 
     (folder / "doc0.txt").unlink()  # a file really gone from a readable folder still goes
     assert collection.index([folder]).removed == 1
     collection.close()
+
+
+@pytest.mark.parametrize("segment", [40, 300, 5000])
+def test_long_texts_are_chunked_a_segment_at_a_time_into_the_same_windows(tiny, monkeypatch, segment):
+    import indexer.chunking as chunking
+
+    text = " ".join(f"{SENTENCES[i % 8]} Item {i} of the list." for i in range(120))
+    small, large = (chunking.chunk_text(text, tiny.tokenizer, n, n // 8) for n in (16, 200))
+    monkeypatch.setattr(chunking, "SEGMENT_CHARS", segment)  # 40: fewer than two 200-token windows per segment
+    assert chunking.chunk_text(text, tiny.tokenizer, 16, 2) == small
+    assert chunking.chunk_text(text, tiny.tokenizer, 200, 25) == large
