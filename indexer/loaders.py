@@ -48,7 +48,13 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
+        return f"{printable(self.path)}: {self.message}"
+
+
+def printable(text: str) -> str:
+    """Text safe to print to a terminal: control characters (an ANSI escape in a file name) shown as '?',
+    one for one, so character offsets stay valid."""
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 @dataclass

@@ -587,3 +587,15 @@ def test_long_texts_are_chunked_a_segment_at_a_time_into_the_same_windows(tiny, 
     monkeypatch.setattr(chunking, "SEGMENT_CHARS", segment)  # 40: fewer than two 200-token windows per segment
     assert chunking.chunk_text(text, tiny.tokenizer, 16, 2) == small
     assert chunking.chunk_text(text, tiny.tokenizer, 200, 25) == large
+
+
+def test_control_characters_in_file_names_never_reach_the_terminal(tmp_path, capsys):
+    from app.cli import main
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "x\x1b[31mred.txt").write_text("hello there")
+    (tmp_path / "d" / "l\x1b[1mink.txt").symlink_to("/etc/hostname")
+    assert main(["index", str(tmp_path / "d"), "-c", "a", "--model", "tiny"]) == 0
+    assert main(["search", "hello", "-c", "a", "--model", "tiny"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "x?[31mred.txt" in out and "l?[1mink.txt" in out

@@ -190,6 +190,7 @@ def search_command(args: argparse.Namespace) -> int:
 
 
 def _print_hits(hits, mode: str, offset: int, root: str) -> None:
+    from indexer.loaders import printable
     from indexer.snippets import highlight
 
     if not hits:
@@ -200,15 +201,11 @@ def _print_hits(hits, mode: str, offset: int, root: str) -> None:
     for rank, hit in enumerate(hits, offset + 1):
         where = hit.relative_path + (f" (page {hit.metadata['page']})" if "page" in hit.metadata else "")
         shown = hit.title and hit.title != os.path.splitext(os.path.basename(hit.path))[0]  # not the file name again
-        title = f"  {_printable(hit.title)}" if shown else ""
+        title = f"  {printable(hit.title)}" if shown else ""
         more = f"  (+{hit.chunks_matched - 1} more passages)" if hit.chunks_matched > 1 else ""
-        print(f"{rank}. {bold}{_printable(where)}{plain}{title}  [{hit.score:.4g}]{more}")
-        print("   " + highlight(_printable(hit.snippet), hit.highlights, bold, plain))
+        print(f"{rank}. {bold}{printable(where)}{plain}{title}  [{hit.score:.4g}]{more}")
+        print("   " + highlight(printable(hit.snippet), hit.highlights, bold, plain))
 
-
-def _printable(text: str) -> str:
-    """Text safe for a terminal: control characters (ANSI escapes in file names or text) shown as '?'."""
-    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def collections_command(args: argparse.Namespace) -> int:
