@@ -33,7 +33,7 @@ class IndexReport:
     unchanged: int = 0
     removed: int = 0
     chunks_embedded: int = 0
-    completed: int = 0  # chunks of an interrupted run embedded on open
+    completed: int = 0  # stored chunks embedded on open: an interrupted run's, or all of them for a new index
     problems: list[Problem] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -45,7 +45,8 @@ class IndexReport:
         lines = [f"{self.collection}: {self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
                  f"{self.removed} removed; {self.chunks_embedded} chunks embedded in {self.seconds:.1f} s"]
         if self.completed:
-            lines.append(f"  completed an interrupted run: {self.completed} chunks embedded")
+            lines.append(f"  {self.completed} stored chunks embedded on open (an interrupted run completed, or the "
+                         "collection's chunks embedded for a new model or instruction)")
         if self.problems:
             lines.append(f"  {len(self.problems)} problem(s):")
             lines.extend(f"    {p}" for p in self.problems)

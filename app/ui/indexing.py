@@ -77,6 +77,7 @@ def run_index(ctx: JobContext, state: AppState, collection: str, paths: Sequence
     store = state.store
     with store.open(collection, counter, instruction=instruction, document_instruction=document_instruction,
                     create=True, progress=False, model_name=state.model_choice.label) as index:
+        summary.completed = index.completed  # a new model's index embeds the stored chunks on open
         for start, end in slices(total):
             ctx.check()
             part = files[start:end]
