@@ -282,3 +282,15 @@ def test_collection_dropdowns_pick_up_a_collection_created_after_the_page_was_bu
     search, victim, swap, listed = collection_lists(state, ["first", "later"], "first", "first", "first")
     assert listed == ["later"] and search["value"] == swap["value"] == "later"  # a gone selection moves on
     assert victim == {"__type__": "update", "choices": ["later"], "value": None}  # nothing preselected to delete
+
+
+def test_a_cancelled_job_says_what_it_kept(tmp_path):
+    jobs = Jobs(tmp_path / "jobs")
+
+    def work(ctx):
+        raise Cancelled("nothing was kept: no checkpoint had been written yet")
+
+    status = jobs.wait(jobs.start("train", "t", work), 10)
+    assert status["state"] == "cancelled" and status["message"].endswith("no checkpoint had been written yet")
+    plain = jobs.wait(jobs.start("index", "i", lambda ctx: (_ for _ in ()).throw(Cancelled())), 10)
+    assert plain["message"] == "cancelled; what was finished is kept"

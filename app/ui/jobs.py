@@ -137,9 +137,10 @@ class Jobs:
         started = time.perf_counter()
         try:
             result = work(ctx) or {}
-        except Cancelled:
-            ctx.log("cancelled by the user; what was finished is kept")
-            self._update(ctx.id, state="cancelled", message="cancelled; what was finished is kept",
+        except Cancelled as exc:  # the job may say what it kept; the default holds for indexing
+            kept = str(exc) or "what was finished is kept"
+            ctx.log(f"cancelled by the user; {kept}")
+            self._update(ctx.id, state="cancelled", message=f"cancelled; {kept}",
                          seconds=round(time.perf_counter() - started, 1))
         except Exception as exc:  # the job's error is the user's message; the traceback goes to the log
             ctx.log(traceback.format_exc())

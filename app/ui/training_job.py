@@ -10,7 +10,7 @@ import re
 import time
 from pathlib import Path
 
-from .jobs import JobContext
+from .jobs import Cancelled, JobContext
 from .state import AppState, ModelChoice
 
 
@@ -93,7 +93,12 @@ def run_training(ctx: JobContext, state: AppState, data: list[str], steps: int, 
             line += f"  dev_loss {entry['dev_loss']:.4f}"
         ctx.log(line + (f"  ({entry['skipped']})" if "skipped" in entry else ""))
         ctx.progress(step, steps, f"step {step}/{steps}, loss {entry['loss']:.4f}")
-        ctx.check()  # cancel between steps: checkpoints already written stay
+        try:
+            ctx.check()  # cancel between steps: checkpoints already written stay
+        except Cancelled:
+            saved = sorted(output.glob("checkpoint-*"))
+            raise Cancelled(f"the checkpoint of step {int(saved[-1].name.split('-')[-1])} is kept in {output}" if saved
+                            else "nothing was kept: no checkpoint had been written yet") from None
 
     ctx.log(f"training {mode} from {start_from.label} for {steps} steps, batch {batch_size} -> {output}")
     Trainer(model, train, config, dev_records=dev, on_step=on_step).train()
