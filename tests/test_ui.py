@@ -79,6 +79,21 @@ def test_check_folder_allows_only_existing_folders_inside_the_roots(state, tmp_p
     (state.roots[0] / "file.txt").write_text("x")
     with pytest.raises(NotADirectoryError):
         state.check_folder(str(state.roots[0] / "file.txt"))
+    (state.roots[0] / ".ssh" / "keys").mkdir(parents=True)
+    for hidden in (".ssh", ".ssh/keys"):  # hidden folders are skipped by the walk, and refused when named
+        with pytest.raises(PermissionError, match="hidden folder"):
+            state.check_folder(str(state.roots[0] / hidden))
+
+
+def test_serve_exposes_only_the_demo_folder_unless_roots_are_named(tmp_path, monkeypatch):
+    import argparse
+
+    from app.commands.serve import make_state
+
+    monkeypatch.chdir(tmp_path)  # `serve` started from a home directory
+    args = argparse.Namespace(model="tiny", backbone=None, root=None)
+    state = make_state(args)
+    assert tmp_path.resolve() not in state.roots and len(state.roots) == 1
 
 
 def test_training_data_must_lie_inside_the_roots_and_name_a_known_kind(state, tmp_path):

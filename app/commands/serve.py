@@ -12,8 +12,9 @@ The UI has four tabs: Search; Collections (index a folder on the server or uploa
 delete); Training (train on your data, live loss curve, make the result the active model);
 Backbones (swap the Embedding LLM with a before/after comparison, switch back).
 
-Folders: the browser can only index folders inside the --root folders (default: the current
-directory and the demo documents folder); uploads are always allowed. Jobs (indexing, training,
+Folders: the browser can only index folders inside the --root folders (default: the demo documents
+folder only; name your own with --root, never a home directory: everything under a root, hidden
+folders excepted, can be indexed and searched by whoever reaches the UI); uploads are always allowed. Jobs (indexing, training,
 swaps) run in the background, keep their state under $PROMPTEMBEDDER_HOME/jobs and survive a page
 reload; search keeps answering while they run.
 
@@ -37,8 +38,7 @@ def add_server_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=None, help="port (default: the first free one from 7860)")
     p.add_argument("--auth", default=None, metavar="USER:PASSWORD", help="require this login in the browser")
     p.add_argument("--root", action="append", default=None, metavar="FOLDER",
-                   help="a folder the browser may index (repeatable; default: the current directory and "
-                        "the demo documents folder)")
+                   help="a folder the browser may index (repeatable; default: only the demo documents folder)")
 
 
 def register(commands) -> None:
@@ -85,7 +85,7 @@ def make_state(args: argparse.Namespace, demo_collection: str | None = None):
     if args.model is not None or args.backbone is not None or choice is None:
         name, note = model_or_default(args.model)
         choice = ModelChoice(name, args.backbone)
-    roots = args.root or [os.getcwd(), str(demo_dir())]
+    roots = args.root or [str(demo_dir())]  # not the current directory: `serve` run from ~ exposed ~/.ssh
     return AppState(roots=roots, model_choice=choice, model_note=note, demo_collection=demo_collection)
 
 

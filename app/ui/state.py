@@ -197,6 +197,9 @@ class AppState:
         if not folder or not folder.strip():
             raise ValueError("enter a folder path on the server to index")
         path = self.check_inside_roots(folder)
+        root = next(r for r in self.roots if path == r or r in path.parents)
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
+            raise PermissionError(f"{path} is a hidden folder (or inside one); hidden folders are never indexed")
         if not path.exists():
             raise FileNotFoundError(f"folder not found: {path}")
         if not path.is_dir():
