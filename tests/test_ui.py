@@ -309,3 +309,12 @@ def test_a_cancelled_job_says_what_it_kept(tmp_path):
     assert status["state"] == "cancelled" and status["message"].endswith("no checkpoint had been written yet")
     plain = jobs.wait(jobs.start("index", "i", lambda ctx: (_ for _ in ()).throw(Cancelled())), 10)
     assert plain["message"] == "cancelled; what was finished is kept"
+
+
+def test_running_jobs_show_the_time_left():
+    from app.ui import render
+
+    status = {"title": "train", "state": "running", "progress": 0.25, "created": 1000.0, "updated": 1600.0}
+    assert "about 30 min left" in render.job(status)  # 10 minutes for a quarter: 30 to go
+    assert "left" not in render.job({**status, "progress": 0.01})  # too early to tell
+    assert "left" not in render.job({**status, "state": "done", "seconds": 600})

@@ -116,10 +116,21 @@ def job(status: dict | None, empty: str = "No job yet.") -> str:
     colour = {"failed": "#c62828", "cancelled": "#8d6e63", "interrupted": "#8d6e63", "done": "#2e7d32"}.get(state, "#3b82f6")
     seconds = f" in {status['seconds']} s" if status.get("seconds") is not None else ""
     stale = f" (last update {age:.0f} s ago)" if state == "running" and age > 30 else ""
+    left = remaining(status) if state == "running" else ""
     return (f'<div class="pe-job" data-state="{state}"><b>{html.escape(status["title"])}</b>: '
-            f'<span class="pe-job-state">{state}</span>{seconds}{stale}'
+            f'<span class="pe-job-state">{state}</span>{seconds}{left}{stale}'
             f'<div class="pe-bar"><div style="width:{percent:.0f}%; background:{colour}"></div></div>'
             f'<span class="pe-job-message">{html.escape(str(status.get("message") or ""))}</span></div>')
+
+
+def remaining(status: dict) -> str:
+    """', about N min left' from the progress made so far (linear: the rate since the job started)."""
+    done = float(status.get("progress") or 0)
+    elapsed = float(status.get("updated", 0)) - float(status.get("created", 0))
+    if done <= 0.02 or done >= 1 or elapsed < 5:
+        return ""  # too early to tell (loading a model is not the job's pace)
+    left = elapsed * (1 - done) / done
+    return f", about {left / 60:.0f} min left" if left >= 90 else f", about {left:.0f} s left"
 
 
 def problems(status: dict | None, limit: int = 20) -> str:
