@@ -318,3 +318,15 @@ def test_running_jobs_show_the_time_left():
     assert "about 30 min left" in render.job(status)  # 10 minutes for a quarter: 30 to go
     assert "left" not in render.job({**status, "progress": 0.01})  # too early to tell
     assert "left" not in render.job({**status, "state": "done", "seconds": 600})
+
+
+def test_swap_offers_real_targets_and_refuses_the_active_one_or_a_collection_without_an_index(state):
+    from app.ui.backbones_tab import LABELLED, start, swap_targets
+
+    assert swap_targets(state) == ["tiny-llama", "tiny-qwen2", "tiny-gemma3"]  # a tiny model: the test presets
+    assert "tiny-llama" not in swap_targets(AppState(roots=state.roots, model_choice=ModelChoice(None)))
+    active = state.model().embedding.name
+    assert "active backbone already" in start(state, active, "docs", LABELLED, "", "", "", 5)
+    other = next(t for t in swap_targets(state) if t != active)
+    assert "no index for the active model" in start(state, other, "nothing-here", LABELLED, "", "", "", 5)
+    assert not state.jobs.running("swap")

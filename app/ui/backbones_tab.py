@@ -35,19 +35,33 @@ def labelled_path(collection: str | None) -> str:
     return str(path) if path.is_file() else ""
 
 
+def swap_targets(state: AppState) -> list[str]:
+    """The backbones a swap may go to: the real ones, or the tiny test presets when a tiny model is active."""
+    from embedder.backbones import BACKBONES
+
+    tiny = (state.model_choice.name or "").startswith("tiny")
+    return [name for name, backbone in BACKBONES.items() if backbone.tiny == tiny]
+
+
 def start(state: AppState, target: str, collection: str, source: str, queries: str, beir: str, data: str,
-          steps: float) -> str:
+          steps: float, only_if_better: bool = False) -> str:
     from embedder.backbones import BACKBONES
 
     if not target:
         return render.error("choose the backbone to swap to")
     if target not in BACKBONES:
         return render.error(f"unknown backbone '{target}'")
+    active = state.loaded_model()
+    if active is not None and active.embedding.name == target:
+        return render.error(f"{target} is the active backbone already; choose another to swap to")
     status = BACKBONES[target].status()
     if status != "ready":
         return render.error(f"{target} is {status}: run `promptembedder prepare {target}` on the server first")
     if not collection:
         return render.error("choose the collection to re-index and compare on")
+    if active is not None and not state.instructions(collection, active):
+        return render.error(f"'{collection}' has no index for the active model ({state.model_choice.label}) to "
+                            "compare with; index it in the Collections tab first")
     if state.jobs.running("swap"):
         return render.error("a swap is already running")
     if source == LABELLED and not Path(queries or "").is_file():
@@ -58,7 +72,7 @@ def start(state: AppState, target: str, collection: str, source: str, queries: s
     specs = [line.strip() for line in (data or "").splitlines() if line.strip()]
     state.jobs.start("swap", f"swap to {target} on '{collection}'",
                      lambda ctx: run_swap(ctx, state, target, collection, "labelled" if source == LABELLED else "beir",
-                                          beir, specs, int(steps or 100), queries),
+                                          beir, specs, int(steps or 100), queries, bool(only_if_better)),
                      {"target": target, "collection": collection})
     return render.ok(f"Swapping to {target}: align (if needed), re-index '{collection}', evaluate both. "
                      "Search keeps working with the current model meanwhile.")
@@ -119,8 +133,6 @@ def tick(state: AppState, seen: float | None):
 
 
 def build(state: AppState) -> dict:
-    from embedder.backbones import BACKBONES
-
     with gr.Tab("Backbones", id="backbones") as tab:
         active = gr.Markdown(elem_id="active-model")
         table = gr.Dataframe(label="Backbones", elem_id="backbones-table", interactive=False)
@@ -128,9 +140,11 @@ def build(state: AppState) -> dict:
                     "trains; skipped when it has one); a raw backbone is simply replaced. The collection is "
                     "indexed again with the new backbone and both are evaluated side by side.")
         with gr.Row():
-            target = gr.Dropdown(list(BACKBONES), label="Swap to", elem_id="swap-target")
+            targets = swap_targets(state)
+            target = gr.Dropdown(targets, value=None, label="Swap to", elem_id="swap-target")
             collection = gr.Dropdown(label="Collection", elem_id="swap-collection", allow_custom_value=True)
             steps = gr.Number(value=100, precision=0, label="Alignment steps", elem_id="swap-steps")
+            only_if_better = gr.Checkbox(value=False, label="Activate only if it scores better", elem_id="swap-if-better")
         source = gr.Radio([LABELLED, BEIR], value=LABELLED, label="Evaluate on", elem_id="swap-source")
         with gr.Row():
             queries = gr.Textbox(label="Labelled queries (JSONL: query, relevant document paths)", elem_id="swap-queries")
@@ -160,7 +174,8 @@ def build(state: AppState) -> dict:
             state.jobs.cancel(status["id"])
         return render.note("cancelling the swap; the active model does not change" if running else "no swap is running")
 
-    swap_button.click(lambda *a: start(state, *a), [target, collection, source, queries, beir, data, steps], [message])
+    swap_button.click(lambda *a: start(state, *a), [target, collection, source, queries, beir, data, steps,
+                                                    only_if_better], [message])
     cancel_button.click(cancel, None, [message])
     back_button.click(lambda: switch_back(state), None, [message])
     compare_button.click(lambda q: compare(state, q), [compare_query], [before, after])

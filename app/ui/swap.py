@@ -134,7 +134,9 @@ def adapt(ctx: JobContext, state: AppState, old: ModelChoice, target: str, data:
 
 def run_swap(ctx: JobContext, state: AppState, target: str, collection: str, eval_source: str,
              beir_folder: str = "", data: list[str] | None = None, steps: int = 100,
-             queries_path: str | None = None) -> dict:
+             queries_path: str | None = None, only_if_better: bool = False) -> dict:
+    """Align (if needed), re-index, evaluate both; the new model becomes active unless only_if_better and
+    its nDCG@10 is lower."""
     old = state.model_choice
     ctx.progress(0, 1, f"loading {old.label}")
     old_model = state.model(old)
@@ -181,7 +183,13 @@ def run_swap(ctx: JobContext, state: AppState, target: str, collection: str, eva
         ctx.log(f"{label}: {rows[-1]}")
     evaluated_on = (f"{len(queries)} labelled queries of '{collection}'" if queries is not None
                     else f"BEIR folder {beir_folder}")
-    state.set_active(new, previous=old)
+    before, after = rows[0]["nDCG@10"], rows[1]["nDCG@10"]
+    verdict = (f"{new.label} scores {'higher' if after > before else 'lower' if after < before else 'the same'} "
+               f"(nDCG@10 {after:.3f} vs {before:.3f})")
+    if only_if_better and after < before:
+        summary = f"kept {old.label}: {verdict}; evaluated on {evaluated_on}"
+    else:
+        state.set_active(new, previous=old)
+        summary = f"now searching with {new.label} ({model.embedding.name}): {verdict}; evaluated on {evaluated_on}"
     return {"table": rows, "collection": collection, "instruction": instruction, "evaluated_on": evaluated_on,
-            "old": old.as_dict(), "new": new.as_dict(),
-            "summary": f"now searching with {new.label} ({model.embedding.name}); evaluated on {evaluated_on}"}
+            "old": old.as_dict(), "new": new.as_dict(), "activated": state.model_choice == new, "summary": summary}
