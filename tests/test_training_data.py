@@ -184,3 +184,16 @@ def test_the_trainer_split_of_a_prepared_dev_file_is_not_all_dev():
     assert train and len(dev) < len(prepared_dev) / 2
     with pytest.raises(TrainingError, match="left no training record"):
         split_dev(records[:1], 0.99, seed=0)
+
+
+def test_prepare_data_refuses_a_file_as_output_first_and_names_unrankable_data(tmp_path, capsys):
+    from app.cli import main
+
+    data = tmp_path / "p.jsonl"
+    data.write_text("".join(json.dumps({"query": q, "positive": p}) + "\n"
+                            for q, p in [("the of and", "a the of"), ("is it", "and or the"), ("to be", "or not")]))
+    (tmp_path / "taken").write_text("x")
+    assert main(["prepare-data", "--data", f"jsonl:{data}", "-o", str(tmp_path / "taken")]) == 2
+    assert "is a file" in capsys.readouterr().err
+    assert main(["prepare-data", "--data", f"jsonl:{data}", "-o", str(tmp_path / "out")]) == 2
+    assert "no word BM25 can rank" in capsys.readouterr().err  # was: max() arg is an empty sequence

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from .data import Record
+from .errors import TrainingError
 
 
 def mine_hard_negatives(records: list[Record], count: int = 1, pools: dict[str, list[str]] | None = None,
@@ -37,7 +38,12 @@ def _mine_task(records: list[Record], pool: list[str], count: int, skip_top: int
     for record in records:
         positives[record.query].add(record.positive)
     retriever = bm25s.BM25()
-    retriever.index(bm25s.tokenize(pool, show_progress=show_progress), show_progress=show_progress)
+    tokens = bm25s.tokenize(pool, show_progress=show_progress)
+    if not tokens.vocab:
+        raise TrainingError(f"cannot mine hard negatives for task {records[0].task}: its {len(pool)} documents "
+                            "have no word BM25 can rank (only stop words or symbols?); fix the data or pass "
+                            "--hard-negatives 0")
+    retriever.index(tokens, show_progress=show_progress)
     queries = sorted(positives)
     k = min(len(pool), count + skip_top + 8)  # room for the positives we drop
     hits, _ = retriever.retrieve(bm25s.tokenize(queries, show_progress=show_progress), k=k,

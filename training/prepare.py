@@ -18,6 +18,8 @@ def prepare_data(specs: list[str], output: Path, hard_negatives: int = 1, dev_fr
                  seed: int = 0, on_error: str = "raise", skip_top: int = 0,
                  show_progress: bool = False) -> dict:
     """Writes output/train.jsonl and output/dev.jsonl; returns a summary (also in summary.json)."""
+    if output.exists() and not output.is_dir():  # said before the reading and mining, not after
+        raise FileExistsError(f"--output {output} is a file; give a folder for train.jsonl, dev.jsonl, summary.json")
     records, problems = read_sources(specs, on_error)
     pools = {}
     for spec in specs:
