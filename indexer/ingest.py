@@ -72,13 +72,19 @@ class IngestMixin:
             if root.is_dir():
                 prefix = str(root) + os.sep
                 gone += [path for path in known if path.startswith(prefix) and path not in present]
-        # a folder the walk could not read (permissions, a failing mount) hides its files, it did not delete them
+        # a folder the walk could not read (permissions, a failing mount) hides its files, it did not delete them;
+        # so does a folder given that is now empty while documents were indexed from it (an unmounted drive)
         unreadable = [str(Path(p.path).resolve()) + os.sep for p in report.problems if Path(p.path).is_dir()]
+        for root in (Path(p).expanduser().resolve() for p in paths):
+            prefix = str(root) + os.sep
+            if root.is_dir() and not any(path.startswith(prefix) for path in present):
+                unreadable.append(prefix)
         kept = [path for path in gone if any(path.startswith(folder) for folder in unreadable)]
         if kept:
             gone = [path for path in gone if path not in set(kept)]
             report.problems.append(Problem(", ".join(u.rstrip(os.sep) for u in unreadable),
-                                           f"could not be read: its {len(kept)} indexed document(s) are kept as they were"))
+                                           f"could not be read or is empty: its {len(kept)} indexed document(s) are "
+                                           "kept as they were (remove them with `promptembedder delete`)"))
         if gone:
             report.removed = delete_documents(self.store, self.row.id, gone, {self.index_row.id: self.vectors},
                                               exact=True)

@@ -599,3 +599,18 @@ def test_control_characters_in_file_names_never_reach_the_terminal(tmp_path, cap
     assert main(["search", "hello", "-c", "a", "--model", "tiny"]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "x?[31mred.txt" in out and "l?[1mink.txt" in out
+
+
+def test_an_emptied_folder_keeps_its_documents_until_deleted_explicitly(folder, model):
+    import shutil
+
+    store, collection = open_collection(model)
+    collection.index([folder])
+    mount = folder.parent / "moved-away"
+    shutil.move(str(folder), mount)  # as an unmounted drive leaves its mount point
+    folder.mkdir()
+    report = collection.index([folder])
+    assert report.removed == 0 and len(_paths(collection)) == 6
+    assert any("is empty" in p.message and "promptembedder delete" in p.message for p in report.problems)
+    assert collection.delete([str(folder)]) == 6  # what the user does when it was meant
+    collection.close()
