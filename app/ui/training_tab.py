@@ -78,7 +78,7 @@ def default_data() -> str:
 
 
 def build(state: AppState) -> dict:
-    with gr.Tab("Training", id="training"):
+    with gr.Tab("Training", id="training") as tab:
         gr.Markdown("Train the Prompting LLM and the alignment (the Embedding LLM stays frozen) on your data. "
                     "Data: one `KIND:PATH[::INSTRUCTION]` per line; kinds: `jsonl` (query/positive/negatives), "
                     "`beir` (a BEIR folder, train split), `sts`, `qa`, `paraphrase`.")
@@ -103,5 +103,8 @@ def build(state: AppState) -> dict:
     start_button.click(lambda *a: start(state, *a), [data, start_from, steps, batch_size], [message])
     cancel_button.click(lambda: cancel(state), None, [message])
     use.click(lambda p: activate(state, p), [trained], [activated])
+    # the list follows new runs: refreshed on opening the tab and when a run ends, not only on a click
+    tab.select(lambda: gr.update(choices=trained_models()), None, [trained], show_progress="hidden")
+    job.change(lambda: gr.update(choices=trained_models()), None, [trained], show_progress="hidden")
     return {"job": job, "curve": curve, "log": log, "trained": trained,
             "models": lambda: gr.update(choices=trained_models())}
