@@ -536,6 +536,37 @@ class PromptEmbedder(nn.Module):
                            convert_to_numpy)
 
     @torch.inference_mode()
+    def encode_document_many(self, texts: Sequence[str], instructions: Sequence[str], batch_size: int = 32,
+                             normalize_embeddings: bool = True, show_progress_bar: bool | None = None) -> list:
+        """Documents embedded under several document-side instructions: one numpy array per instruction.
+
+        With suffix soft tokens the text comes first and never sees them, so each batch's text pass (its KV
+        cache) is computed once and every instruction adds only its K soft positions; other layouts encode
+        once per instruction. Vectors equal encode_document's to float rounding (two passes, not one)."""
+        from tqdm.auto import tqdm
+
+        texts, instructions = list(texts), list(instructions)
+        if self.prompter is None or self.config.placement != "suffix" or len(instructions) < 2:
+            return [self.encode_document(texts, i, batch_size, normalize_embeddings, show_progress_bar)
+                    for i in instructions]
+        if self.training:
+            self.eval()
+        out = [torch.empty((len(texts), self.dimension), dtype=torch.float32) for _ in instructions]
+        soft = [self.soft_prompt(i) for i in instructions]
+        token_lists = self.tokenize(texts, instructions[0])  # suffix: the text's tokens whatever the instruction
+        order = sorted(range(len(texts)), key=lambda i: -len(token_lists[i]))
+        if show_progress_bar is None:
+            show_progress_bar = sys.stderr.isatty() and len(texts) > 4 * batch_size
+        for start in tqdm(range(0, len(order), batch_size), desc="encode", unit="batch",
+                          disable=not show_progress_bar):
+            rows = order[start:start + batch_size]
+            text = self.embedding.text_pass([token_lists[i] for i in rows])
+            for j, prompt in enumerate(soft):
+                vectors = self.embedding.soft_pass(text, prompt, keep_text=j < len(soft) - 1).float()
+                out[j][rows] = (F.normalize(vectors, dim=-1) if normalize_embeddings else vectors).cpu()
+        return [vectors.numpy() for vectors in out]
+
+    @torch.inference_mode()
     def _encode(self, texts: list[str], instruction: str, batch_size: int, normalize: bool,
                 show_progress_bar: bool | None) -> torch.Tensor:
         from tqdm.auto import tqdm

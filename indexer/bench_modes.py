@@ -36,6 +36,7 @@ def register_bench(bench_subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", default=None, help="write the results as JSON here")
     p.set_defaults(handler=bench_modes)
+    register_instructions_bench(bench_subparsers)
 
 
 def _words(rng, count: int, skip: int = 0):
@@ -142,3 +143,58 @@ def _timed(call, query) -> float:
     started = time.perf_counter()
     call(query)
     return 1000 * (time.perf_counter() - started)
+
+
+def register_instructions_bench(bench_subparsers) -> None:
+    p = bench_subparsers.add_parser(
+        "instructions", help="indexing time for k document instructions at once, relative to one",
+        description="Index the same files into a fresh collection with k = 1, 2, 4 (query, document) "
+                    "instruction pairs in one run (`index --instruction Q1 --document-instruction D1 ...`): "
+                    "each text is read by the Embedding LLM once, each instruction adds its K soft positions. "
+                    "Reports wall time per k and its ratio to k = 1.")
+    p.add_argument("folder", help="files to index (e.g. the demo documents)")
+    p.add_argument("--model", default="default", help="the model (default: the shipped one)")
+    p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16"])
+    p.add_argument("--ks", default="1,2,4", help="instruction counts, comma-separated (default 1,2,4)")
+    p.add_argument("--limit", type=int, default=20, help="files taken from the folder, sorted (default 20)")
+    p.add_argument("--output", default=None, help="write the results as JSON here")
+    p.set_defaults(handler=bench_instructions)
+
+
+def bench_instructions(args: argparse.Namespace) -> int:
+    from embedder import PromptEmbedder
+
+    from .collection import Collections
+    from .loaders import walk
+
+    model = PromptEmbedder.from_pretrained(args.model, dtype=args.dtype)
+    files = walk([args.folder])[0][:args.limit]
+    if not files:
+        raise ValueError(f"no files to index under {args.folder}")
+    ks = [int(x) for x in args.ks.split(",")]
+    pairs = [(f"Query instruction {i}", f"Represent the document for task {i}") for i in range(max(ks))]
+    model.encode_document_many(["warm up"], [document for _, document in pairs])  # soft prompts: once, cached
+    with tempfile.TemporaryDirectory() as tmp, Collections(Path(tmp)) as store:  # unmeasured: first-use costs
+        with store.open("warm", model, create=True, progress=False) as collection:
+            collection.index(files[:2])
+    rows, first = [], None
+    for k in ks:
+        with tempfile.TemporaryDirectory() as tmp, Collections(Path(tmp)) as store:
+            started = time.perf_counter()
+            with store.open("bench", model, pairs[0][0], document_instruction=pairs[0][1], create=True,
+                            progress=False, also=pairs[1:k]) as collection:
+                report = collection.index(files)
+            seconds = time.perf_counter() - started
+        first = first or seconds
+        rows.append({"k": k, "seconds": round(seconds, 1), "chunks": report.chunks_embedded,
+                     "ratio_to_first": round(seconds / first, 2)})
+        print(f"k = {k}: {report.chunks_embedded} chunks x {k} indexes in {seconds:.1f} s "
+              f"({rows[-1]['ratio_to_first']:.2f}x k = {ks[0]})", flush=True)
+    results = {"command": f"promptembedder bench instructions {args.folder} --model {args.model} --dtype "
+                          f"{args.dtype} --ks {args.ks} --limit {args.limit}", "machine": machine(),
+               "model": args.model, "dtype": model.dtype_name, "files": len(files), "rows": rows}
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
+        print(f"results written to {args.output}")
+    return 0

@@ -189,20 +189,29 @@ class Collections:
     def open(self, name: str, model, instruction: str | None = None, *, document_instruction: str | None = None,
              index_type: str | None = None, index_params: dict | None = None, chunk_tokens: int | None = None,
              chunk_overlap: int | None = None, model_name: str | None = None, create: bool = False,
-             writable: bool | None = None, progress: bool | None = None) -> "Collection":
+             writable: bool | None = None, progress: bool | None = None,
+             also: Sequence[tuple[str, str]] = (), held_lock: WriteLock | None = None) -> "Collection":
         """The collection's index for this model and instruction (default: the model's query instruction).
 
         Writable (the default when create=True) takes the collection's write lock, creates what is
         missing and reconciles SQLite with FAISS; read-only needs the index to exist and never writes.
+        also: more (query instruction, document instruction) indexes, opened writable with this one and
+        written with it (`index` and `upsert` embed each text once for all of them; see
+        PromptEmbedder.encode_document_many). held_lock: internal, the lock of the collection opening it.
         """
         writable = create if writable is None else writable
+        if also and not writable:
+            raise ValueError("several document instructions are written together: open writable")
+        keys = [instruction, *(query for query, _ in also)]
+        if len(set(keys)) < len(keys):
+            raise ValueError("each document instruction needs its own query instruction (the index's key)")
         if index_type is not None and index_type not in KINDS:
             raise ValueError(f"index type must be one of {', '.join(KINDS)}, not {index_type!r}")
         check_params(dict(index_params or {}))  # before anything is stored
         query_default, document_default = default_instructions(model)
         instruction = query_default if instruction is None else instruction
-        lock = self.lock(name)
-        if writable:
+        lock = held_lock or self.lock(name)
+        if writable and held_lock is None:
             lock.acquire(on_wait=lambda: print(f"waiting for another process writing collection '{name}'...",
                                                file=sys.stderr))
         try:
@@ -251,12 +260,18 @@ class Collections:
                 session.flush()
                 session.expunge_all()
         except BaseException:
-            lock.release()
+            if held_lock is None:
+                lock.release()
             raise
         collection = Collection(self, row, index_row, model, lock if writable else None, progress)
         if writable:
             try:
                 collection.open_report = collection.reconcile()
+                for query, document in also:
+                    collection.siblings.append(self.open(
+                        name, model, query, document_instruction=document, index_type=index_type,
+                        index_params=index_params, model_name=model_name, create=True, progress=progress,
+                        held_lock=lock))
             except BaseException:
                 collection.close()
                 raise
@@ -310,6 +325,7 @@ class Collection(ReconcileMixin, IngestMixin):
         self.save_interval = SAVE_INTERVAL
         self.completed = 0  # chunks of an interrupted run embedded by reconcile()
         self.open_report: Report | None = None  # what reconcile() found when a writable open ran it
+        self.siblings: list[Collection] = []  # indexes written with this one (open(also=...))
 
     @property
     def writable(self) -> bool:
@@ -330,6 +346,11 @@ class Collection(ReconcileMixin, IngestMixin):
         self.close()
 
     def close(self) -> None:
+        for sibling in self.siblings:  # they share this collection's lock: saved here, released once below
+            if sibling._dirty:
+                sibling.save()
+            sibling.lock = None
+        self.siblings = []
         if self.lock is not None:
             try:
                 if self._dirty:

@@ -86,9 +86,9 @@ class IngestMixin:
                                            f"could not be read or is empty: its {len(kept)} indexed document(s) are "
                                            "kept as they were (remove them with `promptembedder delete`)"))
         if gone:
-            report.removed = delete_documents(self.store, self.row.id, gone, {self.index_row.id: self.vectors},
-                                              exact=True)
-            self._dirty = True
+            report.removed = delete_documents(self.store, self.row.id, gone, self._loaded(), exact=True)
+            for collection in (self, *self.siblings):
+                collection._dirty = True
         to_load = []
         for f in files:
             old = known.get(str(f))
@@ -125,15 +125,17 @@ class IngestMixin:
     def delete(self, paths: Sequence[str]) -> int:
         """Delete documents (exact paths or keys, or everything under a directory) from every index."""
         self._require_writable()
-        count = delete_documents(self.store, self.row.id, paths, {self.index_row.id: self.vectors})
-        self._dirty = True
-        self.save()
+        count = delete_documents(self.store, self.row.id, paths, self._loaded())
+        for collection in (self, *self.siblings):
+            collection._dirty = True
+            collection.save()
         return count
 
     def _finish(self) -> None:
-        self._maybe_rebuild()
-        if self._dirty:
-            self.save()
+        for collection in (self, *self.siblings):
+            collection._maybe_rebuild()
+            if collection._dirty:
+                collection.save()
 
     def _known_documents(self) -> dict[str, tuple[str, float, int]]:
         with self.store.sessions() as session:
@@ -191,15 +193,26 @@ class IngestMixin:
                             .values(mtime=item.mtime, size=item.size, meta=item.metadata))
 
     def _write_batch(self, batch: list[tuple[LoadedFile, list[dict]]]) -> int:
-        """Embed, then commit rows (old chunks out, new in) in one transaction, then add the vectors."""
+        """Embed, then commit rows (old chunks out, new in) in one transaction, then add the vectors (to this
+        index and to every index opened with it: several document instructions from one text pass)."""
         texts = [chunk["text"] for _, chunks in batch for chunk in chunks]
-        vectors = self._encode_documents(texts)
+        targets = [self, *self.siblings]
+        if self.siblings and hasattr(self.model, "encode_document_many"):
+            vectors = self.model.encode_document_many(texts, [c.document_instruction for c in targets],
+                                                      show_progress_bar=False)
+        else:
+            vectors = [c._encode_documents(texts) for c in targets]
         new_ids, old_ids = write_documents(self.store, self.row.id, batch)
-        self.vectors.remove(old_ids)
-        self.vectors.add(new_ids, vectors)
-        self._dirty = True
-        self._maybe_save()
+        for collection, part in zip(targets, vectors):
+            collection.vectors.remove(old_ids)
+            collection.vectors.add(new_ids, np.asarray(part, dtype=np.float32))
+            collection._dirty = True
+            collection._maybe_save()
         return len(texts)
+
+    def _loaded(self) -> dict[int, VectorIndex]:
+        """The FAISS indexes held in memory here (this one and its siblings), by index row id."""
+        return {c.index_row.id: c.vectors for c in (self, *self.siblings)}
 
 
 def write_documents(store: Collections, collection_id: int, batch) -> tuple[np.ndarray, np.ndarray]:

@@ -197,3 +197,35 @@ def test_cli_search_modes_pages_and_filter_errors(indexed, capsys):
     assert printed.startswith("hybrid search in ") and "\n3. " in printed and "\n1. " not in printed
     assert main(["search", "x", "-c", "c", "--model", "tiny", "--filter", "colour=red"]) == 2
     assert "metadata key 'colour'" in capsys.readouterr().err
+
+
+def test_several_document_instructions_from_one_text_pass(tmp_path, tiny, capsys):
+    import numpy as np
+
+    from app.cli import main
+
+    root = tmp_path / "docs"
+    root.mkdir()
+    for name, text in DOCS.items():
+        (root / name).write_text(text + "\n")
+    pairs = [("Find the answer", "Represent the passage"), ("Find the topic", "Summarise the passage")]
+    args = ["index", str(root), "-c", "two", "--model", "tiny", "--chunk-tokens", "16"]
+    for query, document in pairs:
+        args += ["--instruction", query, "--document-instruction", document]
+    assert main(args) == 0
+    store = Collections()
+    assert sorted((ix.instruction, ix.document_instruction) for ix in store.indexes("two")) == sorted(pairs)
+    assert all(r.ok and r.vectors == r.chunks > 0 for r in store.check("two"))
+    for query, document in pairs:  # each index holds what indexing under its own instruction alone gives
+        with store.open("two", tiny, query, writable=False) as collection:
+            ids = collection.vectors.ids()
+            texts = collection._hits([(int(i), 0.0) for i in ids], group=False)
+            alone = tiny.encode_document([hit.text for hit in texts], instruction=document)
+            stored = collection.vectors.index.reconstruct_batch(np.array([hit.chunk_id for hit in texts]))
+            assert np.abs(stored - alone).max() < 1e-5
+    with store.open("two", tiny, pairs[0][0], also=pairs[1:], create=True) as collection:
+        collection.delete([str(root / "zebra.txt")])  # from both indexes
+    assert all(r.ok for r in store.check("two"))
+    assert main(["index", str(root), "-c", "two", "--model", "tiny", "--instruction", "a", "--instruction", "b",
+                 "--document-instruction", "x"]) == 2
+    assert "one of each per index" in capsys.readouterr().err

@@ -29,9 +29,12 @@ def register(commands) -> None:
         "Files that cannot be read are listed at the end; the others are indexed.")
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders")
     p.add_argument("-c", "--collection", required=True, help="collection name (created if new)")
-    p.add_argument("--instruction", default=None, help="query-side instruction searches will use "
-                   "(default: the model's); each instruction gets its own index")
-    p.add_argument("--document-instruction", default=None, help="document-side instruction (default: the model's)")
+    p.add_argument("--instruction", action="append", default=None,
+                   help="query-side instruction searches will use (default: the model's); each instruction gets "
+                   "its own index. Repeat it with --document-instruction to build several indexes in one run: "
+                   "the n-th of each form a pair, and each text is read once for all of them")
+    p.add_argument("--document-instruction", action="append", default=None,
+                   help="document-side instruction (default: the model's); repeatable, paired with --instruction")
     add_model_arguments(p)
     p.add_argument("--index-type", choices=["auto", "flat", "ivf", "hnsw"], default=None,
                    help="FAISS index type (default auto: exact below 50k vectors, IVF above)")
@@ -121,18 +124,30 @@ def index_command(args: argparse.Namespace) -> int:
     options = LoaderOptions(text_field=args.text_field,
                             csv_columns=[c.strip() for c in args.csv_columns.split(",")] if args.csv_columns else None,
                             max_file_bytes=int(args.max_file_mb * 2**20))
+    pairs = _instruction_pairs(args.instruction or [], args.document_instruction or [])
     model = load_model(args)
+    (instruction, document_instruction), also = pairs[0], pairs[1:]
     with open_store(args) as store:
-        with store.open(args.collection, model, args.instruction, document_instruction=args.document_instruction,
+        with store.open(args.collection, model, instruction, document_instruction=document_instruction,
                         index_type=args.index_type, index_params=_index_params(args),
                         chunk_tokens=args.chunk_tokens, chunk_overlap=args.chunk_overlap,
-                        model_name=args.model or "", create=True) as collection:
+                        model_name=args.model or "", create=True, also=also) as collection:
             report = collection.index(args.paths, options, batch_chunks=args.batch_chunks)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
         print(report.summary())
     return 0
+
+
+def _instruction_pairs(queries: list[str], documents: list[str]) -> list[tuple[str | None, str | None]]:
+    """(query, document) instruction per index: one pair (either may be None: the model's), or n of each."""
+    if len(queries) <= 1 and len(documents) <= 1:
+        return [(queries[0] if queries else None, documents[0] if documents else None)]
+    if len(queries) != len(documents):
+        raise ValueError(f"{len(documents)} --document-instruction for {len(queries)} --instruction: several "
+                         "indexes need one of each per index (the query instruction is the index's key)")
+    return list(zip(queries, documents))
 
 
 def _check_index_paths(paths: list[str]) -> None:
