@@ -330,3 +330,13 @@ def test_swap_offers_real_targets_and_refuses_the_active_one_or_a_collection_wit
     other = next(t for t in swap_targets(state) if t != active)
     assert "no index for the active model" in start(state, other, "nothing-here", LABELLED, "", "", "", 5)
     assert not state.jobs.running("swap")
+
+
+def test_the_demo_training_pairs_are_accepted_outside_the_roots(state):
+    from app.demo import training_pairs_path
+    from app.ui.training_tab import start
+
+    message = start(state, f"jsonl:{training_pairs_path()}", "", 1, 2)
+    assert "outside the folders" not in message
+    for job in state.jobs.running("train"):
+        state.jobs.cancel(job["id"])

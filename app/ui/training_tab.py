@@ -23,10 +23,14 @@ def start(state: AppState, data: str, start_from: str, steps: float, batch_size:
         return render.error("steps must be at least 1 and the batch size at least 2 (in-batch negatives)")
     from training.data import Source
 
+    from app.demo import training_pairs_path
+
+    demo_data = training_pairs_path().resolve()
     for spec in specs:
         try:
             source = Source.parse(spec)
-            path = state.check_inside_roots(source.path)  # only files under the roots, as for indexing
+            # only files under the roots, as for indexing; and the demo's own pairs, which the tab offers
+            path = demo_data if source.path.resolve() == demo_data else state.check_inside_roots(source.path)
         except (ValueError, PermissionError) as exc:
             return render.error(str(exc))
         if not path.exists():
