@@ -20,7 +20,8 @@ import time
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", action="append", default=[], help="a --model value (repeatable; 'default')")
+    parser.add_argument("--model", action="append", default=[],
+                        help="a --model value, or all-minilm-l6-v2 (repeatable; 'default')")
     parser.add_argument("--home", default="/tmp/promptembedder-demo-eval", help="PROMPTEMBEDDER_HOME for the run")
     parser.add_argument("--search-mode", action="append", default=[], choices=["semantic", "keyword", "hybrid"],
                         help="search modes to score (repeatable; default: all three)")
@@ -42,7 +43,7 @@ def main() -> int:
     rows = [_bm25_row(paths, queries, METRICS, ranking_metrics)]
     for name in args.model:
         target, _ = model_or_default(name)
-        model = PromptEmbedder.from_pretrained(target)
+        model = MiniLM() if name == "all-minilm-l6-v2" else PromptEmbedder.from_pretrained(target)
         started = time.perf_counter()
         with Collections() as store:
             with store.open(COLLECTION, model, instruction=INSTRUCTION, create=True, progress=True) as collection:
@@ -68,6 +69,27 @@ def main() -> int:
             json.dump(report, f, indent=2)
             f.write("\n")
     return 0
+
+
+class MiniLM:
+    """all-MiniLM-L6-v2 in the indexer's model contract (it reads no instruction), to judge the fusion itself."""
+
+    config = None
+    dtype_name = "fp32"
+
+    def __init__(self):
+        from training.evaluation.encoders import MINILM, SentenceTransformerEncoder, minilm_path
+
+        self.encoder = SentenceTransformerEncoder(minilm_path(), MINILM)
+        self.tokenizer = self.encoder.model.tokenizer
+        self.dimension = self.encoder.model.get_sentence_embedding_dimension()
+        self.fingerprint = self.encoder.fingerprint
+
+    def encode(self, texts, **_):
+        return self.encoder.encode_queries(list(texts))
+
+    def encode_document(self, texts, **_):
+        return self.encoder.encode_documents(list(texts))
 
 
 def _bm25_row(paths, queries, metrics, ranking_metrics) -> dict:
