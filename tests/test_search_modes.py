@@ -229,3 +229,13 @@ def test_several_document_instructions_from_one_text_pass(tmp_path, tiny, capsys
     assert main(["index", str(root), "-c", "two", "--model", "tiny", "--instruction", "a", "--instruction", "b",
                  "--document-instruction", "x"]) == 2
     assert "one of each per index" in capsys.readouterr().err
+
+
+def test_keyword_search_from_the_cli_loads_no_model(indexed, capsys, monkeypatch):
+    from app.cli import main
+
+    store, collection, root = indexed
+    collection.close()
+    monkeypatch.setattr("app.commands.index.load_model", lambda args: (_ for _ in ()).throw(AssertionError("loaded")))
+    assert main(["search", "quagga", "-c", "c", "--mode", "keyword", "--json"]) == 0
+    assert [h["relative_path"] for h in json.loads(capsys.readouterr().out)["hits"]] == ["zebra.txt"]

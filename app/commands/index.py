@@ -180,10 +180,12 @@ def search_command(args: argparse.Namespace) -> int:
         raise ValueError("-k and --page must be at least 1")
     with open_store(args) as store:
         recorded = _pick_index(store, args)
+        keyword_only = args.mode == "keyword" and args.model is None and recorded is not None
         if args.model is None and recorded is not None and recorded.model_name:
             args.model = recorded.model_name
-        model = load_model(args)
-        instruction = args.instruction
+        # keyword search reads no vectors: the index is found by its recorded fingerprint, no model is loaded
+        model = IndexedModel(recorded) if keyword_only else load_model(args)
+        instruction = recorded.instruction if keyword_only else args.instruction
         if instruction is None:
             own = [ix for ix in store.indexes(args.collection) if ix.fingerprint == model.fingerprint]
             if len(own) == 1:
@@ -202,6 +204,18 @@ def search_command(args: argparse.Namespace) -> int:
         return 0
     _print_hits(hits, mode, offset, root)
     return 0
+
+
+class IndexedModel:
+    """Stands in for the model of a stored index where nothing is embedded (keyword search)."""
+
+    config = None
+
+    def __init__(self, index_row):
+        self.fingerprint, self.dimension = index_row.fingerprint, index_row.dimension
+
+    def encode(self, *_, **__):
+        raise RuntimeError("keyword search embeds nothing")
 
 
 def _print_hits(hits, mode: str, offset: int, root: str) -> None:
