@@ -29,9 +29,13 @@ class Report:
     repaired: bool = False
 
     @property
+    def vectors_ok(self) -> bool:
+        """The FAISS file agrees with the rows (the keyword index aside)."""
+        return not (len(self.orphans) or len(self.missing) or len(self.duplicates) or self.file_problem)
+
+    @property
     def ok(self) -> bool:
-        return not (len(self.orphans) or len(self.missing) or len(self.duplicates) or self.file_problem
-                    or self.keyword_problem)
+        return self.vectors_ok and not self.keyword_problem
 
     def as_dict(self) -> dict:
         return {

@@ -81,7 +81,8 @@ class IngestMixin:
                 unreadable.append(prefix)
         kept = [path for path in gone if any(path.startswith(folder) for folder in unreadable)]
         if kept:
-            gone = [path for path in gone if path not in set(kept)]
+            kept_set = set(kept)
+            gone = [path for path in gone if path not in kept_set]
             report.problems.append(Problem(", ".join(u.rstrip(os.sep) for u in unreadable),
                                            f"could not be read or is empty: its {len(kept)} indexed document(s) are "
                                            "kept as they were (remove them with `promptembedder delete`)"))

@@ -37,7 +37,7 @@ class ReconcileMixin:
             with self.store.engine.begin() as connection:
                 keyword.rebuild(connection)
         report.repaired = True
-        if not (len(report.orphans) or len(report.missing) or len(report.duplicates) or report.file_problem):
+        if report.vectors_ok:
             return report
         stale = np.union1d(report.orphans, report.duplicates)
         self.vectors.remove(stale)

@@ -28,7 +28,7 @@ def forms(word: str) -> set[str]:
 
 def matches(text: str, query: str) -> list[tuple[int, int]]:
     """(start, end) character spans of the words in text that match a query term."""
-    wanted = set().union(*(forms(term) for term in terms(query))) if terms(query) else set()
+    wanted = {form for term in terms(query) for form in forms(term)}
     if not wanted:
         return []
     return [m.span() for m in _WORD.finditer(text) if forms(m.group()) & wanted]

@@ -67,7 +67,7 @@ def trainable_model(choice: ModelChoice):
 def run_training(ctx: JobContext, state: AppState, data: list[str], steps: int, batch_size: int,
                  start_from: ModelChoice, mode: str = "prompter") -> dict:
     from training.data import read_sources, split_dev
-    from training.trainer import Trainer, TrainConfig
+    from training.trainer import Trainer, TrainConfig, latest_checkpoint
 
     ctx.progress(0, 1, "reading the training data")
     records, skipped = read_sources(data, on_error="skip")
@@ -96,8 +96,8 @@ def run_training(ctx: JobContext, state: AppState, data: list[str], steps: int, 
         try:
             ctx.check()  # cancel between steps: checkpoints already written stay
         except Cancelled:
-            saved = sorted(output.glob("checkpoint-*"))
-            raise Cancelled(f"the checkpoint of step {int(saved[-1].name.split('-')[-1])} is kept in {output}" if saved
+            saved = latest_checkpoint(output)  # complete checkpoints only, as --resume reads them
+            raise Cancelled(f"the checkpoint of step {int(saved.name.split('-')[-1])} is kept in {output}" if saved
                             else "nothing was kept: no checkpoint had been written yet") from None
 
     ctx.log(f"training {mode} from {start_from.label} for {steps} steps, batch {batch_size} -> {output}")
