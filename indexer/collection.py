@@ -102,7 +102,14 @@ class Collections:
         self.directory = Path(directory).expanduser()
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # indexed text is the user's alone
         self.url = url or sqlite_url(self.directory / "collections.sqlite")
-        self.engine = make_engine(self.url)
+        # one opener at a time creates the tables and switches a new database to WAL (threads and processes
+        # alike): two at once fail with "table already exists" or "database is locked"
+        schema = WriteLock(self.directory, ".schema")
+        schema.acquire()
+        try:
+            self.engine = make_engine(self.url)
+        finally:
+            schema.release()
         if url is None:
             try:
                 os.chmod(self.directory / "collections.sqlite", 0o600)

@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import (JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint, create_engine, event,
                         select)
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from . import keyword
@@ -117,25 +117,14 @@ def make_engine(url: str) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True)
     try:
-        _create_tables(engine)
+        Base.metadata.create_all(engine)
+        keyword.install(engine)
     except DatabaseError as exc:
         engine.dispose()
         where = url.split("///", 1)[-1] if url.startswith("sqlite") else engine.url.render_as_string()
         raise IndexerError(f"cannot open the collection store {where}: {str(exc.orig).splitlines()[0]}; move "
                            "the file aside (a new store is then created) or restore it from a backup") from None
     return engine
-
-
-def _create_tables(engine: Engine) -> None:
-    for attempt in range(3):
-        try:
-            Base.metadata.create_all(engine)
-            keyword.install(engine)
-            return
-        except OperationalError as exc:
-            # two processes (or the UI's threads) creating a new store at once: the loser's CREATE fails
-            if "already exists" not in str(exc.orig) or attempt == 2:
-                raise
 
 
 def sqlite_url(path: Path) -> str:
