@@ -1,7 +1,7 @@
 """Document collections: loading, chunking, FAISS indexes and SQLite metadata. Knows nothing of training.
 
-    from indexer import Collections
-    with Collections() as store, store.open("notes", model, create=True) as notes:
+    from indexer import Store
+    with Store() as store, store.open("notes", model, create=True) as notes:
         print(notes.index(["~/notes"]).summary())
         for hit in notes.search("what did I write about X?", k=5):
             print(hit.score, hit.path, hit.text[:80])
@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "Collection": "collection", "Collections": "collection", "Hit": "collection", "IndexReport": "collection",
+    "Collection": "collection", "Store": "collection", "Hit": "collection", "IndexReport": "collection",
     "default_instructions": "collection", "IndexerError": "errors", "LoaderOptions": "loaders",
 }
 __all__ = list(_EXPORTS)

@@ -218,7 +218,8 @@ class _PrecomputedModel:
 def bench_ingest(rows: int, dim: int, seed: int, batch: int = 256) -> dict:
     import random
 
-    from .collection import Collections
+    from . import ingest
+    from .collection import Store
     from .loaders import LoadedFile, Record
 
     vectors = synthetic(rows, dim, "uniform", seed)
@@ -226,7 +227,7 @@ def bench_ingest(rows: int, dim: int, seed: int, batch: int = 256) -> dict:
     words = "search index vector query document model chunk text store file answer question".split()
     model = _PrecomputedModel(vectors)
     with tempfile.TemporaryDirectory() as tmp:
-        store = Collections(Path(tmp))
+        store = Store(Path(tmp))
         collection = store.open("bench", model, "q", document_instruction="", create=True, progress=False)
         start = time.perf_counter()
         for first in range(0, rows, batch):
@@ -236,8 +237,8 @@ def bench_ingest(rows: int, dim: int, seed: int, batch: int = 256) -> dict:
                 item = LoadedFile(f"doc-{i}", f"{i:064x}", 0.0, len(text), [Record(text)], {"name": f"doc-{i}"})
                 items.append((item, [{"position": 0, "record": 0, "start": 0, "end": len(text), "title": "",
                                       "text": text, "meta": {}}]))
-            collection._write_batch(items)
-        collection._finish()
+            ingest.write_batch(collection, items)
+        ingest.finish(collection)
         seconds = time.perf_counter() - start
         ok = collection.check().ok
         collection.close()

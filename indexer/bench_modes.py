@@ -56,12 +56,13 @@ def build(directory: Path, chunks: int, dimension: int, seed: int, batch: int = 
     """A collection of `chunks` one-chunk documents with random vectors; returns (store, seconds)."""
     import numpy as np
 
-    from .collection import Collections
+    from . import ingest
+    from .collection import Store
     from .loaders import LoadedFile, Record
 
     rng = np.random.default_rng(seed)
     writer = _PrecomputedModel(synthetic(chunks, dimension, "clustered", seed))
-    store = Collections(directory)
+    store = Store(directory)
     started = time.perf_counter()
     with store.open("bench", writer, "q", document_instruction="", create=True, progress=False) as collection:
         for first in range(0, chunks, batch):
@@ -71,10 +72,10 @@ def build(directory: Path, chunks: int, dimension: int, seed: int, batch: int = 
                 item = LoadedFile(f"/bench/doc-{i}.txt", f"{i:064x}", 0.0, len(text), [Record(text)], {"name": f"doc-{i}"})
                 items.append((item, [{"position": 0, "record": 0, "start": 0, "end": len(text), "title": "",
                                       "text": text, "meta": {}}]))
-            collection._write_batch(items)
+            ingest.write_batch(collection, items)
             if (first // batch) % 10 == 9:
                 print(f"building: {min(chunks, first + batch):,}/{chunks:,} chunks", flush=True)
-        collection._finish()  # as `index` ends: the index type the size calls for (IVF from 50,000 vectors)
+        ingest.finish(collection)  # as `index` ends: the index type the size calls for (IVF from 50,000 vectors)
     return store, time.perf_counter() - started
 
 
@@ -164,7 +165,7 @@ def register_instructions_bench(bench_subparsers) -> None:
 def bench_instructions(args: argparse.Namespace) -> int:
     from embedder import PromptEmbedder
 
-    from .collection import Collections
+    from .collection import Store
     from .loaders import walk
 
     model = PromptEmbedder.from_pretrained(args.model, dtype=args.dtype)
@@ -174,12 +175,12 @@ def bench_instructions(args: argparse.Namespace) -> int:
     ks = [int(x) for x in args.ks.split(",")]
     pairs = [(f"Query instruction {i}", f"Represent the document for task {i}") for i in range(max(ks))]
     model.encode_document_many(["warm up"], [document for _, document in pairs])  # soft prompts: once, cached
-    with tempfile.TemporaryDirectory() as tmp, Collections(Path(tmp)) as store:  # unmeasured: first-use costs
+    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp)) as store:  # unmeasured: first-use costs
         with store.open("warm", model, create=True, progress=False) as collection:
             collection.index(files[:2])
     rows, first = [], None
     for k in ks:
-        with tempfile.TemporaryDirectory() as tmp, Collections(Path(tmp)) as store:
+        with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp)) as store:
             started = time.perf_counter()
             with store.open("bench", model, pairs[0][0], document_instruction=pairs[0][1], create=True,
                             progress=False, also=pairs[1:k]) as collection:

@@ -1,6 +1,6 @@
-"""The facade: `Collections` is the store, `Collection` one collection indexed and searched with one model.
+"""The facade: `Store` holds the collections, `Collection` one collection indexed and searched with one model.
 
-    store = Collections()                                   # home()/collections/: SQLite + FAISS files
+    store = Store()                                   # home()/collections/: SQLite + FAISS files
     docs = store.open("notes", model, create=True)           # the index for (notes, instruction, model)
     report = docs.index(["~/notes"])                        # new and changed files only; deleted ones removed
     hits = docs.search("how do I ...", k=5, filters=["ext=.md"])
@@ -20,7 +20,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 from sqlalchemy import func, select, text, update
@@ -32,9 +32,11 @@ from .errors import IndexerError
 from . import keyword
 from .filters import Filter, condition, path_prefix_condition
 from .fusion import DEFAULT_KEYWORD_WEIGHT, MODES, check_weight, reciprocal_rank_fusion
-from .ingest import IndexReport, IngestMixin, check_delete_paths, delete_documents  # noqa: F401  (IndexReport: imported from here)
+from . import ingest, reconcile
+from .ingest import BATCH_CHUNKS, IndexReport, check_delete_paths, delete_documents  # noqa: F401  (IndexReport: imported from here)
+from .loaders import LoaderOptions
 from .locks import WriteLock
-from .reconcile import ReconcileMixin, keyword_problem
+from .reconcile import keyword_problem
 from .snippets import snippet
 from .store import (ID_BATCH, ChunkRow, CollectionRow, DocumentRow, IndexRow, collection_chunk_ids, make_engine,
                     make_sessions, sqlite_url, utcnow)
@@ -91,7 +93,7 @@ def default_instructions(model) -> tuple[str, str]:
     return query, document
 
 
-class Collections:
+class Store:
     """The store: one database (SQLite by default, any SQLAlchemy URL) and a directory of FAISS files."""
 
     def __init__(self, directory: str | os.PathLike | None = None, url: str | None = None):
@@ -117,7 +119,7 @@ class Collections:
                 pass
         self.sessions = make_sessions(self.engine)
 
-    def __enter__(self) -> "Collections":
+    def __enter__(self) -> "Store":
         return self
 
     def __exit__(self, *exc) -> None:
@@ -318,10 +320,14 @@ class Collections:
             lock.release()
 
 
-class Collection(ReconcileMixin, IngestMixin):
-    """One collection with the FAISS index of one (instruction, model). Open it with Collections.open()."""
+class Collection:
+    """One collection with the FAISS index of one (instruction, model). Open it with Store.open().
 
-    def __init__(self, store: Collections, row: CollectionRow, index_row: IndexRow, model, lock: WriteLock | None,
+    Writing (ingest.py) and crash repair (reconcile.py) are plain functions of a Collection; the
+    methods below hand on to them.
+    """
+
+    def __init__(self, store: Store, row: CollectionRow, index_row: IndexRow, model, lock: WriteLock | None,
                  progress: bool | None = None):
         self.store, self.row, self.index_row, self.model, self.lock = store, row, index_row, model, lock
         self.progress = sys.stderr.isatty() if progress is None else progress
@@ -352,6 +358,28 @@ class Collection(ReconcileMixin, IngestMixin):
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    # ----- writing and repair -----------------------------------------------------------------
+    def index(self, paths: Sequence[str | os.PathLike], options: LoaderOptions | None = None,
+              batch_chunks: int = BATCH_CHUNKS) -> IndexReport:
+        """Index files and folders: new and changed files are embedded, files gone from a folder removed."""
+        return ingest.index(self, paths, options, batch_chunks)
+
+    def upsert(self, documents: Iterable[dict], batch_chunks: int = BATCH_CHUNKS) -> IndexReport:
+        """Add or replace documents given as {"id": key, "text": ..., "title": ..., "metadata": {...}}."""
+        return ingest.upsert(self, documents, batch_chunks)
+
+    def delete(self, paths: Sequence[str]) -> int:
+        """Delete documents (exact paths or keys, or everything under a directory) from every index."""
+        return ingest.remove_documents(self, paths)
+
+    def check(self) -> Report:
+        """Compare the FAISS index with the chunk rows (and the keyword index with the chunks)."""
+        return reconcile.check(self)
+
+    def reconcile(self) -> Report:
+        """Remove vectors without rows, embed rows without vectors, save. Runs on every writable open."""
+        return reconcile.reconcile(self)
 
     def close(self) -> None:
         for sibling in self.siblings:  # they share this collection's lock: saved here, released once below

@@ -18,8 +18,8 @@ from .loaders import LoadedFile, LoaderOptions, Problem, Record, file_hash, iter
 from .store import ID_BATCH, ChunkRow, DocumentRow, IndexRow, utcnow
 from .vectors import VectorIndex
 
-if TYPE_CHECKING:
-    from .collection import Collections
+if TYPE_CHECKING:  # types only: collection.py imports this module
+    from .collection import Collection, Store
 
 BATCH_CHUNKS = 64  # chunks embedded and committed together: what a kill can lose
 
@@ -53,170 +53,176 @@ class IndexReport:
         return "\n".join(lines)
 
 
-class IngestMixin:
-    """Indexing, upserts and deletes of a Collection (its store, rows, vectors and model)."""
-
-    def index(self, paths: Sequence[str | os.PathLike], options: LoaderOptions | None = None,
-              batch_chunks: int = BATCH_CHUNKS) -> IndexReport:
-        """Index files and folders: new and changed files are embedded, files gone from a folder removed."""
-        self._require_writable()
-        options = options or LoaderOptions()
-        started = time.perf_counter()
-        report = IndexReport(self.name, completed=self.completed)
-        files, report.problems = walk(paths)
-        report.files = len(files)
-        known = self._known_documents()
-        present = {str(f) for f in files}
-        gone = []
-        for root in (Path(p).expanduser().resolve() for p in paths):
-            if root.is_dir():
-                prefix = str(root) + os.sep
-                gone += [path for path in known if path.startswith(prefix) and path not in present]
-        # a folder the walk could not read (permissions, a failing mount) hides its files, it did not delete them;
-        # so does a folder given that is now empty while documents were indexed from it (an unmounted drive)
-        unreadable = [str(Path(p.path).resolve()) + os.sep for p in report.problems if Path(p.path).is_dir()]
-        for root in (Path(p).expanduser().resolve() for p in paths):
+def index(collection: Collection, paths: Sequence[str | os.PathLike], options: LoaderOptions | None = None,
+          batch_chunks: int = BATCH_CHUNKS) -> IndexReport:
+    """Index files and folders: new and changed files are embedded, files gone from a folder removed."""
+    collection._require_writable()
+    options = options or LoaderOptions()
+    started = time.perf_counter()
+    report = IndexReport(collection.name, completed=collection.completed)
+    files, report.problems = walk(paths)
+    report.files = len(files)
+    known = _known_documents(collection)
+    present = {str(f) for f in files}
+    gone = []
+    for root in (Path(p).expanduser().resolve() for p in paths):
+        if root.is_dir():
             prefix = str(root) + os.sep
-            if root.is_dir() and not any(path.startswith(prefix) for path in present):
-                unreadable.append(prefix)
-        kept = [path for path in gone if any(path.startswith(folder) for folder in unreadable)]
-        if kept:
-            kept_set = set(kept)
-            gone = [path for path in gone if path not in kept_set]
-            report.problems.append(Problem(", ".join(u.rstrip(os.sep) for u in unreadable),
-                                           f"could not be read or is empty: its {len(kept)} indexed document(s) are "
-                                           "kept as they were (remove them with `promptembedder delete`)"))
-        if gone:
-            report.removed = delete_documents(self.store, self.row.id, gone, self._loaded(), exact=True)
-            for collection in (self, *self.siblings):
-                collection._dirty = True
-        to_load = []
-        for f in files:
-            old = known.get(str(f))
-            stat = _stat(f)
-            if old is not None and stat is not None and (old[1], old[2]) == stat:
-                report.unchanged += 1
-            else:
-                to_load.append(f)
-        self._ingest(iter_loaded(to_load, options), len(to_load), known, report, batch_chunks)
-        self._finish()
-        report.seconds = time.perf_counter() - started
-        return report
-
-    def upsert(self, documents: Iterable[dict], batch_chunks: int = BATCH_CHUNKS) -> IndexReport:
-        """Add or replace documents given as {"id": key, "text": ..., "title": ..., "metadata": {...}}."""
-        self._require_writable()
-        started = time.perf_counter()
-        report = IndexReport(self.name, completed=self.completed)
-        items = []
-        for number, doc in enumerate(documents):
-            key, text = doc.get("id"), doc.get("text")
-            if not isinstance(key, str) or not key or not isinstance(text, str):
-                raise ValueError(f"document {number}: needs a non-empty string 'id' and a string 'text'")
-            metadata = dict(doc.get("metadata") or {})
-            digest = file_hash((text + "\0" + repr(sorted(metadata.items())) + "\0" + doc.get("title", "")).encode())
-            items.append(LoadedFile(key, digest, 0.0, len(text), [Record(text, doc.get("title", ""), metadata)], {}))
-        items = list({item.path: item for item in items}.values())  # a key given twice: the last one wins
-        report.files = len(items)
-        self._ingest(iter(items), len(items), self._known_documents(), report, batch_chunks)
-        self._finish()
-        report.seconds = time.perf_counter() - started
-        return report
-
-    def delete(self, paths: Sequence[str]) -> int:
-        """Delete documents (exact paths or keys, or everything under a directory) from every index."""
-        self._require_writable()
-        count = delete_documents(self.store, self.row.id, paths, self._loaded())
-        for collection in (self, *self.siblings):
-            collection._dirty = True
-            collection.save()
-        return count
-
-    def _finish(self) -> None:
-        for collection in (self, *self.siblings):
-            collection._maybe_rebuild()
-            if collection._dirty:
-                collection.save()
-
-    def _known_documents(self) -> dict[str, tuple[str, float, int]]:
-        with self.store.sessions() as session:
-            rows = session.execute(select(DocumentRow.path, DocumentRow.content_hash, DocumentRow.mtime,
-                                          DocumentRow.size).where(DocumentRow.collection_id == self.row.id))
-            return {path: (digest, mtime, size) for path, digest, mtime, size in rows}
-
-    def _ingest(self, loaded: Iterable[LoadedFile | Problem], total: int, known: dict, report: IndexReport,
-                batch_chunks: int) -> None:
-        from tqdm.auto import tqdm
-
-        batch: list[tuple[LoadedFile, list[dict]]] = []
-        pending = 0
-        with tqdm(total=total, desc=f"indexing '{self.name}'", unit="doc", disable=not self.progress) as bar:
-            for item in loaded:
-                bar.update(1)
-                if isinstance(item, Problem):
-                    report.problems.append(item)
-                    continue
-                report.problems.extend(item.problems)
-                old = known.get(item.path)
-                if old is not None and old[0] == item.content_hash:
-                    self._touch(item)  # same content, new mtime: nothing to embed
-                    report.unchanged += 1
-                    continue
-                chunks = self._chunk(item)
-                if not chunks:
-                    report.problems.append(Problem(item.path, "no text to index after chunking"))
-                    continue
-                if old is None:
-                    report.added += 1
-                else:
-                    report.updated += 1
-                batch.append((item, chunks))
-                pending += len(chunks)
-                if pending >= batch_chunks:
-                    report.chunks_embedded += self._write_batch(batch)
-                    batch, pending = [], 0
-                    bar.set_postfix(chunks=report.chunks_embedded)
-            if batch:
-                report.chunks_embedded += self._write_batch(batch)
-
-    def _chunk(self, item: LoadedFile) -> list[dict]:
-        chunks = []
-        for number, record in enumerate(item.records):
-            for piece in chunk_text(record.text, self.model.tokenizer, self.row.chunk_tokens, self.row.chunk_overlap):
-                chunks.append({"position": len(chunks), "record": number, "start": piece.start, "end": piece.end,
-                               "title": record.title, "text": piece.text, "meta": record.metadata})
-        return chunks
-
-    def _touch(self, item: LoadedFile) -> None:
-        with self.store.sessions.begin() as session:
-            session.execute(update(DocumentRow).where(DocumentRow.collection_id == self.row.id,
-                                                      DocumentRow.path == item.path)
-                            .values(mtime=item.mtime, size=item.size, meta=item.metadata))
-
-    def _write_batch(self, batch: list[tuple[LoadedFile, list[dict]]]) -> int:
-        """Embed, then commit rows (old chunks out, new in) in one transaction, then add the vectors (to this
-        index and to every index opened with it: several document instructions from one text pass)."""
-        texts = [chunk["text"] for _, chunks in batch for chunk in chunks]
-        targets = [self, *self.siblings]
-        if self.siblings and hasattr(self.model, "encode_document_many"):
-            vectors = self.model.encode_document_many(texts, [c.document_instruction for c in targets],
-                                                      show_progress_bar=False)
+            gone += [path for path in known if path.startswith(prefix) and path not in present]
+    # a folder the walk could not read (permissions, a failing mount) hides its files, it did not delete them;
+    # so does a folder given that is now empty while documents were indexed from it (an unmounted drive)
+    unreadable = [str(Path(p.path).resolve()) + os.sep for p in report.problems if Path(p.path).is_dir()]
+    for root in (Path(p).expanduser().resolve() for p in paths):
+        prefix = str(root) + os.sep
+        if root.is_dir() and not any(path.startswith(prefix) for path in present):
+            unreadable.append(prefix)
+    kept = [path for path in gone if any(path.startswith(folder) for folder in unreadable)]
+    if kept:
+        kept_set = set(kept)
+        gone = [path for path in gone if path not in kept_set]
+        report.problems.append(Problem(", ".join(u.rstrip(os.sep) for u in unreadable),
+                                       f"could not be read or is empty: its {len(kept)} indexed document(s) are "
+                                       "kept as they were (remove them with `promptembedder delete`)"))
+    if gone:
+        report.removed = delete_documents(collection.store, collection.row.id, gone, _loaded(collection), exact=True)
+        for target in (collection, *collection.siblings):
+            target._dirty = True
+    to_load = []
+    for f in files:
+        old = known.get(str(f))
+        stat = _stat(f)
+        if old is not None and stat is not None and (old[1], old[2]) == stat:
+            report.unchanged += 1
         else:
-            vectors = [c._encode_documents(texts) for c in targets]
-        new_ids, old_ids = write_documents(self.store, self.row.id, batch)
-        for collection, part in zip(targets, vectors):
-            collection.vectors.remove(old_ids)
-            collection.vectors.add(new_ids, np.asarray(part, dtype=np.float32))
-            collection._dirty = True
-            collection._maybe_save()
-        return len(texts)
-
-    def _loaded(self) -> dict[int, VectorIndex]:
-        """The FAISS indexes held in memory here (this one and its siblings), by index row id."""
-        return {c.index_row.id: c.vectors for c in (self, *self.siblings)}
+            to_load.append(f)
+    _ingest(collection, iter_loaded(to_load, options), len(to_load), known, report, batch_chunks)
+    finish(collection)
+    report.seconds = time.perf_counter() - started
+    return report
 
 
-def write_documents(store: Collections, collection_id: int, batch) -> tuple[np.ndarray, np.ndarray]:
+def upsert(collection: Collection, documents: Iterable[dict], batch_chunks: int = BATCH_CHUNKS) -> IndexReport:
+    """Add or replace documents given as {"id": key, "text": ..., "title": ..., "metadata": {...}}."""
+    collection._require_writable()
+    started = time.perf_counter()
+    report = IndexReport(collection.name, completed=collection.completed)
+    items = []
+    for number, doc in enumerate(documents):
+        key, text = doc.get("id"), doc.get("text")
+        if not isinstance(key, str) or not key or not isinstance(text, str):
+            raise ValueError(f"document {number}: needs a non-empty string 'id' and a string 'text'")
+        metadata = dict(doc.get("metadata") or {})
+        digest = file_hash((text + "\0" + repr(sorted(metadata.items())) + "\0" + doc.get("title", "")).encode())
+        items.append(LoadedFile(key, digest, 0.0, len(text), [Record(text, doc.get("title", ""), metadata)], {}))
+    items = list({item.path: item for item in items}.values())  # a key given twice: the last one wins
+    report.files = len(items)
+    _ingest(collection, iter(items), len(items), _known_documents(collection), report, batch_chunks)
+    finish(collection)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def remove_documents(collection: Collection, paths: Sequence[str]) -> int:
+    """Delete documents (exact paths or keys, or everything under a directory) from every index."""
+    collection._require_writable()
+    count = delete_documents(collection.store, collection.row.id, paths, _loaded(collection))
+    for target in (collection, *collection.siblings):
+        target._dirty = True
+        target.save()
+    return count
+
+
+def finish(collection: Collection) -> None:
+    for target in (collection, *collection.siblings):
+        target._maybe_rebuild()
+        if target._dirty:
+            target.save()
+
+
+def _known_documents(collection: Collection) -> dict[str, tuple[str, float, int]]:
+    with collection.store.sessions() as session:
+        rows = session.execute(select(DocumentRow.path, DocumentRow.content_hash, DocumentRow.mtime,
+                                      DocumentRow.size).where(DocumentRow.collection_id == collection.row.id))
+        return {path: (digest, mtime, size) for path, digest, mtime, size in rows}
+
+
+def _ingest(collection: Collection, loaded: Iterable[LoadedFile | Problem], total: int, known: dict, report: IndexReport,
+            batch_chunks: int) -> None:
+    from tqdm.auto import tqdm
+
+    batch: list[tuple[LoadedFile, list[dict]]] = []
+    pending = 0
+    with tqdm(total=total, desc=f"indexing '{collection.name}'", unit="doc", disable=not collection.progress) as bar:
+        for item in loaded:
+            bar.update(1)
+            if isinstance(item, Problem):
+                report.problems.append(item)
+                continue
+            report.problems.extend(item.problems)
+            old = known.get(item.path)
+            if old is not None and old[0] == item.content_hash:
+                _touch(collection, item)  # same content, new mtime: nothing to embed
+                report.unchanged += 1
+                continue
+            chunks = _chunk(collection, item)
+            if not chunks:
+                report.problems.append(Problem(item.path, "no text to index after chunking"))
+                continue
+            if old is None:
+                report.added += 1
+            else:
+                report.updated += 1
+            batch.append((item, chunks))
+            pending += len(chunks)
+            if pending >= batch_chunks:
+                report.chunks_embedded += write_batch(collection, batch)
+                batch, pending = [], 0
+                bar.set_postfix(chunks=report.chunks_embedded)
+        if batch:
+            report.chunks_embedded += write_batch(collection, batch)
+
+
+def _chunk(collection: Collection, item: LoadedFile) -> list[dict]:
+    chunks = []
+    for number, record in enumerate(item.records):
+        for piece in chunk_text(record.text, collection.model.tokenizer, collection.row.chunk_tokens, collection.row.chunk_overlap):
+            chunks.append({"position": len(chunks), "record": number, "start": piece.start, "end": piece.end,
+                           "title": record.title, "text": piece.text, "meta": record.metadata})
+    return chunks
+
+
+def _touch(collection: Collection, item: LoadedFile) -> None:
+    with collection.store.sessions.begin() as session:
+        session.execute(update(DocumentRow).where(DocumentRow.collection_id == collection.row.id,
+                                                  DocumentRow.path == item.path)
+                        .values(mtime=item.mtime, size=item.size, meta=item.metadata))
+
+
+def write_batch(collection: Collection, batch: list[tuple[LoadedFile, list[dict]]]) -> int:
+    """Embed, then commit rows (old chunks out, new in) in one transaction, then add the vectors (to this
+    index and to every index opened with it: several document instructions from one text pass)."""
+    texts = [chunk["text"] for _, chunks in batch for chunk in chunks]
+    targets = [collection, *collection.siblings]
+    if collection.siblings and hasattr(collection.model, "encode_document_many"):
+        vectors = collection.model.encode_document_many(texts, [c.document_instruction for c in targets],
+                                                        show_progress_bar=False)
+    else:
+        vectors = [c._encode_documents(texts) for c in targets]
+    new_ids, old_ids = write_documents(collection.store, collection.row.id, batch)
+    for target, part in zip(targets, vectors):
+        target.vectors.remove(old_ids)
+        target.vectors.add(new_ids, np.asarray(part, dtype=np.float32))
+        target._dirty = True
+        target._maybe_save()
+    return len(texts)
+
+
+def _loaded(collection: Collection) -> dict[int, VectorIndex]:
+    """The FAISS indexes held in memory here (this one and its siblings), by index row id."""
+    return {c.index_row.id: c.vectors for c in (collection, *collection.siblings)}
+
+
+def write_documents(store: Store, collection_id: int, batch) -> tuple[np.ndarray, np.ndarray]:
     """Replace the given documents' chunks in one transaction; (new chunk ids, removed chunk ids).
 
     Bulk statements (one per table, RETURNING the new ids): per-row ORM flushes cost 10x more.
@@ -258,7 +264,7 @@ def check_delete_paths(paths: Sequence[str]) -> None:
                          "(to delete the whole collection, name no path)")
 
 
-def delete_documents(store: Collections, collection_id: int, paths: Sequence[str],
+def delete_documents(store: Store, collection_id: int, paths: Sequence[str],
                      loaded: dict[int, VectorIndex], exact: bool = False) -> int:
     """Rows first (committed), then the vectors of every index; a kill in between leaves only orphans,
     which the next writable open removes. `loaded` holds indexes already in memory (saved by their owner)."""

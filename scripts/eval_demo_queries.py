@@ -36,7 +36,7 @@ def main() -> int:
     from app.demo import COLLECTION, INSTRUCTION, build_demo_docs, labelled_queries_path
     from app.ui.swap import METRICS, documents_in_order, ranking_metrics, read_labelled_queries
     from embedder import PromptEmbedder
-    from indexer.collection import Collections
+    from indexer.collection import Store
 
     paths = build_demo_docs(log=lambda m: print(m, file=sys.stderr))
     queries = read_labelled_queries(labelled_queries_path())
@@ -45,7 +45,7 @@ def main() -> int:
         target, _ = model_or_default(name)
         model = MiniLM() if name == "all-minilm-l6-v2" else PromptEmbedder.from_pretrained(target)
         started = time.perf_counter()
-        with Collections() as store:
+        with Store() as store:
             with store.open(COLLECTION, model, instruction=INSTRUCTION, create=True, progress=True) as collection:
                 collection.index([str(paths[0].parent)])
             index_s = time.perf_counter() - started

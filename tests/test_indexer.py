@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from indexer import Collections, IndexerError, LoaderOptions
+from indexer import Store, IndexerError, LoaderOptions
 from indexer.chunking import chunk_text
 from indexer.loaders import read_file, walk
 from indexer.vectors import VectorIndex, desired_kind
@@ -56,7 +56,7 @@ def folder(tmp_path):
 
 
 def open_collection(model, name="c", **kwargs):
-    store = Collections()
+    store = Store()
     kwargs = {"create": True, "chunk_tokens": 16, "chunk_overlap": 4, "progress": False, **kwargs}
     return store, store.open(name, model, **kwargs)
 
@@ -293,7 +293,7 @@ def test_index_of_a_missing_path_or_a_device_fails_and_creates_nothing(tmp_path,
     for path in (str(tmp_path / "no-such-folder"), "/dev/null", str(fifo)):
         assert main(["index", path, "--collection", "c", "--model", "tiny", "--device", "cpu"]) == 2
         assert "nothing was indexed" in capsys.readouterr().err
-    assert Collections().names() == []
+    assert Store().names() == []
 
 
 def test_an_empty_delete_path_deletes_nothing(folder, model, monkeypatch):
@@ -311,7 +311,7 @@ def test_an_empty_delete_path_deletes_nothing(folder, model, monkeypatch):
 @pytest.mark.parametrize("params", [{"M": 0}, {"M": -4}, {"nlist": -3}, {"nprobe": 0}, {"efSearch": 2.5},
                                     {"M": True}])
 def test_bad_index_parameters_are_refused_before_anything_is_stored(model, params):
-    store = Collections()
+    store = Store()
     with pytest.raises(ValueError, match="must be a whole number"):
         store.open("c", model, create=True, index_type="hnsw", index_params=params, progress=False)
     assert store.names() == []  # nothing persisted: a later run is not poisoned
@@ -322,8 +322,8 @@ def test_unsafe_collection_names_are_refused_before_anything_is_created(model, n
     from app.ui.state import AppState
 
     with pytest.raises(ValueError, match="collection name"):
-        Collections().open(name, model, create=True, progress=False)
-    assert Collections().names() == []
+        Store().open(name, model, create=True, progress=False)
+    assert Store().names() == []
     with pytest.raises(ValueError, match="collection name"):
         AppState.uploads_dir(None, name)  # an upload into '..' used to write into the home folder
 
@@ -516,7 +516,7 @@ def test_cli_index_search_stats_delete(folder, capsys):
 def test_any_sqlalchemy_url_and_a_separate_faiss_directory(tmp_path, model):
     url = f"sqlite:///{tmp_path / 'elsewhere' / 'meta.db'}"
     (tmp_path / "elsewhere").mkdir()
-    with Collections(tmp_path / "faiss", url=url) as store:
+    with Store(tmp_path / "faiss", url=url) as store:
         with store.open("c", model, create=True, chunk_tokens=16, chunk_overlap=4, progress=False) as collection:
             collection.upsert([{"id": "a", "text": SENTENCES[0]}])
         assert (tmp_path / "elsewhere" / "meta.db").exists() and list((tmp_path / "faiss").glob("index-*.faiss"))
@@ -542,7 +542,7 @@ def test_stores_created_at_once_from_several_threads_all_open(tmp_path):
 
     def open_store():
         try:
-            Collections(tmp_path / "fresh").close()
+            Store(tmp_path / "fresh").close()
         except Exception as exc:  # noqa: BLE001 - collected for the assertion
             errors.append(exc)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer import Collections
+from indexer import Store
 
 REPO = Path(__file__).resolve().parent.parent
 WORDS = ("search index vector query document model embed chunk text store file park dog cat mat answer "
@@ -28,7 +28,7 @@ ZYGOTE = textwrap.dedent("""
     import torch
     torch.set_num_threads(1)  # no OpenMP pool: forking stays safe
     from embedder import PromptEmbedder
-    from indexer import Collections
+    from indexer import Store
     import indexer.collection as collection_module
 
     model = PromptEmbedder.from_pretrained("tiny", device="cpu")
@@ -43,7 +43,7 @@ ZYGOTE = textwrap.dedent("""
             random.seed(os.getpid())
             code = 0
             try:
-                store = Collections(store_dir)
+                store = Store(store_dir)
                 with store.open("c", model, create=True, chunk_tokens=16, chunk_overlap=4, progress=False) as c:
                     # saving after every batch puts kill points inside saves; saving rarely leaves
                     # committed rows without saved vectors for the next run to reconcile
@@ -78,7 +78,7 @@ def _assert_complete(store_dir: Path, folder: Path, model) -> None:
 
     from indexer.store import ChunkRow, DocumentRow
 
-    store = Collections(store_dir)
+    store = Store(store_dir)
     collection = store.open("c", model, writable=True, progress=False)
     report = collection.index([folder], batch_chunks=4)
     assert not report.problems
@@ -141,7 +141,7 @@ def test_sigkill_at_random_points_loses_nothing_committed(tmp_path):
             else:
                 assert os.WEXITSTATUS(status) == 0, "the indexing child failed (see stderr)"
             # after every kill the store opens and its FAISS files read whole
-            store = Collections(store_dir)
+            store = Store(store_dir)
             reports = store.check("c")
             assert all(r.file_problem is None for r in reports)  # never a half-written file
             assert all(r.keyword_problem is None for r in reports)  # keyword rows commit with the chunk rows
@@ -159,9 +159,9 @@ def test_sigkill_at_random_points_loses_nothing_committed(tmp_path):
 SEARCHER = textwrap.dedent("""
     import sys, time
     from embedder import PromptEmbedder
-    from indexer import Collections
+    from indexer import Store
     model = PromptEmbedder.from_pretrained("tiny", device="cpu")
-    store = Collections(sys.argv[1])
+    store = Store(sys.argv[1])
     collection = store.open("c", model, writable=False)
     seen = set()
     deadline = time.time() + float(sys.argv[2])
@@ -181,7 +181,7 @@ def test_indexer_and_searcher_processes_both_succeed(tmp_path):
     folder, store_dir = tmp_path / "docs", tmp_path / "store"
     _write_corpus(folder / "first", 5, seed=1)
     model = PromptEmbedder.from_pretrained("tiny", device="cpu")
-    with Collections(store_dir) as store, store.open("c", model, create=True, chunk_tokens=16, chunk_overlap=4,
+    with Store(store_dir) as store, store.open("c", model, create=True, chunk_tokens=16, chunk_overlap=4,
                                                       progress=False) as collection:
         collection.index([folder])
     _write_corpus(folder / "second", 80, seed=2)
@@ -196,6 +196,6 @@ def test_indexer_and_searcher_processes_both_succeed(tmp_path):
     assert searcher.returncode == 0, err
     searches, _ = map(int, out.split())
     assert searches > 0
-    with Collections(store_dir) as store:
+    with Store(store_dir) as store:
         assert store.stats("c")[0]["documents"] == 85
         assert all(r.ok for r in store.check("c"))

@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from indexer import Collections, IndexerError
+from indexer import Store, IndexerError
 from indexer.fusion import reciprocal_rank_fusion
 from indexer.snippets import highlight, matches, snippet
 
@@ -35,7 +35,7 @@ def indexed(tmp_path, tiny):
         (root / name).write_text(text + "\n")
     (root / "rows.jsonl").write_text("\n".join(json.dumps({"text": f"row {i} about pelicans", "lang": lang})
                                                for i, lang in enumerate(["en", "fr", "en"])))
-    store = Collections()
+    store = Store()
     collection = store.open("c", tiny, create=True, chunk_tokens=16, chunk_overlap=4, progress=False)
     collection.index([root])
     yield store, collection, root
@@ -168,7 +168,7 @@ def test_an_older_store_gains_the_keyword_index_and_a_damaged_one_is_rebuilt(ind
         for trigger in ("insert", "delete", "update"):
             connection.execute(f"DROP TRIGGER chunks_fts_{trigger}")
         connection.execute("DROP TABLE chunks_fts")
-    again = Collections()
+    again = Store()
     reader = again.open("c", tiny, writable=False)
     assert _names(reader.search("quagga", mode="keyword")) == ["zebra.txt"]
     with sqlite3.connect(database) as connection:  # damage: the index forgets every chunk
@@ -213,7 +213,7 @@ def test_several_document_instructions_from_one_text_pass(tmp_path, tiny, capsys
     for query, document in pairs:
         args += ["--instruction", query, "--document-instruction", document]
     assert main(args) == 0
-    store = Collections()
+    store = Store()
     assert sorted((ix.instruction, ix.document_instruction) for ix in store.indexes("two")) == sorted(pairs)
     assert all(r.ok and r.vectors == r.chunks > 0 for r in store.check("two"))
     for query, document in pairs:  # each index holds what indexing under its own instruction alone gives

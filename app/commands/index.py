@@ -107,9 +107,9 @@ def register(commands) -> None:
 
 
 def open_store(args: argparse.Namespace):
-    from indexer import Collections
+    from indexer import Store
 
-    return Collections(args.store, args.db)
+    return Store(args.store, args.db)
 
 
 def _index_params(args: argparse.Namespace) -> dict:

@@ -121,9 +121,9 @@ class AppState:
     def store(self):
         with self._store_lock:  # the page load, the search tab and the timer all ask at once on a first visit
             if self._store is None:
-                from indexer.collection import Collections
+                from indexer.collection import Store
 
-                self._store = Collections()
+                self._store = Store()
         return self._store
 
     def collection_names(self) -> list[str]:
