@@ -8,6 +8,8 @@ import argparse
 import importlib
 import sys
 
+from app.services.errors import USER_ERRORS
+
 COMMAND_MODULES = ["models", "encode", "index", "evaluate", "train", "bench", "serve"]
 
 
@@ -24,16 +26,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def user_errors() -> tuple[type[BaseException], ...]:
-    """Errors whose message is meant for the user: print it, no traceback."""
-    from embedder.backbones import BackboneError
-    from indexer.errors import IndexerError
-    from training.errors import TrainingError
-
-    return (BackboneError, IndexerError, TrainingError, FileNotFoundError, FileExistsError, NotADirectoryError,
-            PermissionError, IsADirectoryError, UnicodeDecodeError, ValueError)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -41,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; nothing already stored was lost", file=sys.stderr)
         return 130
-    except user_errors() as exc:
+    except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -34,7 +34,8 @@ def main() -> int:
 
     from app.commands.common import model_or_default
     from app.demo import COLLECTION, INSTRUCTION, build_demo_docs, labelled_queries_path
-    from app.ui.swap import METRICS, documents_in_order, ranking_metrics, read_labelled_queries
+    from app.services.evaluation import METRICS, documents_in_order, read_labelled_queries
+    from training.evaluation.metrics import ranking_metrics
     from embedder import PromptEmbedder
     from indexer.collection import Store
 

@@ -67,11 +67,11 @@ def test_commands_without_a_model_use_the_shipped_one(shipped_model, capsys):
 
 def test_commands_without_a_model_fall_back_with_a_note_while_none_is_shipped(no_shipped_model, monkeypatch,
                                                                              capsys):
-    from app.commands.common import FALLBACK_MODEL, model_or_default
+    from app.services.models import FALLBACK_MODEL, model_or_default
 
     assert model_or_default(None)[0] == model_or_default("default")[0] == FALLBACK_MODEL == "raw:smollm2-135m:mean"
     assert model_or_default("tiny") == ("tiny", "")
-    monkeypatch.setattr("app.commands.common.FALLBACK_MODEL", "raw:tiny-llama:mean")  # fast stand-in
+    monkeypatch.setattr("app.services.models.FALLBACK_MODEL", "raw:tiny-llama:mean")  # fast stand-in
     assert main(["encode", "hello"]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["model"] == "raw:tiny-llama:mean"

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from app.ui.jobs import Cancelled, JobContext, Jobs
+from app.services.progress import Cancelled
+from app.ui.jobs import JobContext, Jobs
 from app.ui.state import AppState, ModelChoice
 
 
@@ -128,7 +129,7 @@ def test_demo_documents_come_from_the_standard_library(tmp_path):
 
 
 def test_ranking_metrics():
-    from app.ui.swap import ranking_metrics
+    from training.evaluation.metrics import ranking_metrics
 
     perfect = ranking_metrics(["a", "b"], {"a"})
     assert perfect == {"nDCG@10": 1.0, "recall@10": 1.0, "MRR@10": 1.0}
@@ -142,7 +143,7 @@ def test_ranking_metrics():
 def test_index_search_and_swap_jobs_end_to_end(state, tmp_path):
     from app.demo import build_demo_docs, labelled_queries_path, training_pairs_path
     from app.ui.indexing import run_index
-    from app.ui.swap import run_swap
+    from app.services.swap import run_swap
 
     files = build_demo_docs(tmp_path / "docs", limit=5, log=lambda m: None)
     job = state.jobs.start("index", "demo", lambda ctx: run_index(ctx, state, "docs", [tmp_path / "docs"], files))
@@ -197,7 +198,7 @@ def test_the_ui_defaults_to_the_shipped_model_else_the_raw_backbone_with_a_note(
                                                                              monkeypatch, tmp_path):
     import argparse
 
-    from app.commands.common import FALLBACK_MODEL
+    from app.services.models import FALLBACK_MODEL
     from app.commands.serve import make_state
 
     def state(model=None, backbone=None):
@@ -212,11 +213,11 @@ def test_the_ui_defaults_to_the_shipped_model_else_the_raw_backbone_with_a_note(
     assert state("default", "tiny-qwen2").model_choice.as_dict() == {"name": None, "backbone": "tiny-qwen2"}
     assert state("tiny").model_choice.name == "tiny"
     # a swap of the shipped model to a backbone it is aligned to loads that alignment, no training
-    from app.ui.swap import adapt
+    from app.services.training import adapt
 
     running = shipped.model().embedding.name
     other = "tiny-qwen2" if running == "tiny-llama" else "tiny-llama"
-    choice, done = adapt(None, shipped, shipped.model_choice, other, data=[], steps=1)
+    choice, done = adapt(None, shipped.model(), shipped.model_choice, other, data=[], steps=1)
     assert choice.as_dict() == {"name": None, "backbone": other} and "training skipped" in done
     assert shipped.model(choice).embedding.name == other
 
@@ -224,7 +225,7 @@ def test_the_ui_defaults_to_the_shipped_model_else_the_raw_backbone_with_a_note(
 def test_swap_evaluation_on_a_beir_folder(tmp_path):
     """The BEIR path of the comparison goes through issue 4's mteb evaluation."""
     from embedder import PromptEmbedder
-    from app.ui.swap import METRICS, evaluate_on_beir
+    from app.services.evaluation import METRICS, evaluate_on_beir
 
     folder = tmp_path / "beir"
     (folder / "qrels").mkdir(parents=True)
@@ -239,7 +240,7 @@ def test_swap_evaluation_on_a_beir_folder(tmp_path):
 
 
 def test_labelled_queries_errors_name_the_file_and_line(tmp_path):
-    from app.ui.swap import read_labelled_queries
+    from app.services.evaluation import read_labelled_queries
     from training.errors import TrainingError
 
     path = tmp_path / "queries.jsonl"

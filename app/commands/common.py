@@ -1,32 +1,10 @@
-"""Options shared by every command that takes a model, and the model used when none is named."""
+"""Options shared by every command that takes a model, and loading it (the default: app.services.models)."""
 from __future__ import annotations
 
 import argparse
 import sys
 
-# what runs while no trained model is shipped: the raw CPU backbone, which needs no training
-FALLBACK_MODEL = "raw:smollm2-135m:mean"
-FALLBACK_NOTE = (
-    f"No trained model is shipped yet (assets/default-model is missing), so this runs the raw SmolLM2-135M "
-    f"backbone with mean pooling ({FALLBACK_MODEL}), an untrained baseline: expect rough rankings. Train one "
-    "(the UI's Training tab, or `promptembedder train`), or pass --model.")
-
-
-def model_or_default(name: str | None) -> tuple[str | None, str]:
-    """(the model to load, a note for the user) for a --model value.
-
-    A named model is itself. None or "default" is the shipped trained model (returned as None, which
-    from_pretrained loads on the backbone that fits the machine), or while none is shipped the raw
-    SmolLM2 baseline, with a note saying so. The CLI, the UI and the demo all default through here.
-    """
-    if name not in (None, "default"):
-        return name, ""
-    from embedder.checkpoint import shipped_model
-
-    if shipped_model() is not None:
-        return None, ""
-    return FALLBACK_MODEL, FALLBACK_NOTE
-
+from app.services.models import FALLBACK_MODEL, model_or_default
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     from embedder.backbones import MODEL_FORMS

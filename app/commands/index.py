@@ -118,21 +118,20 @@ def _index_params(args: argparse.Namespace) -> dict:
 
 
 def index_command(args: argparse.Namespace) -> int:
+    from app.services import indexing
     from indexer import LoaderOptions
 
-    _check_index_paths(args.paths)  # before a collection is created for nothing
+    indexing.check_paths(args.paths)  # before the model loads
     options = LoaderOptions(text_field=args.text_field,
                             csv_columns=[c.strip() for c in args.csv_columns.split(",")] if args.csv_columns else None,
                             max_file_bytes=int(args.max_file_mb * 2**20))
-    pairs = _instruction_pairs(args.instruction or [], args.document_instruction or [])
+    pairs = indexing.instruction_pairs(args.instruction or [], args.document_instruction or [])
     model = load_model(args)
-    (instruction, document_instruction), also = pairs[0], pairs[1:]
     with open_store(args) as store:
-        with store.open(args.collection, model, instruction, document_instruction=document_instruction,
-                        index_type=args.index_type, index_params=_index_params(args),
-                        chunk_tokens=args.chunk_tokens, chunk_overlap=args.chunk_overlap,
-                        model_name=args.model or "", create=True, also=also) as collection:
-            report = collection.index(args.paths, options, batch_chunks=args.batch_chunks)
+        report = indexing.index(store, args.collection, model, args.paths, pairs=pairs, options=options,
+                                model_name=args.model or "", batch_chunks=args.batch_chunks,
+                                index_type=args.index_type, index_params=_index_params(args),
+                                chunk_tokens=args.chunk_tokens, chunk_overlap=args.chunk_overlap)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
@@ -140,82 +139,29 @@ def index_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _instruction_pairs(queries: list[str], documents: list[str]) -> list[tuple[str | None, str | None]]:
-    """(query, document) instruction per index: one pair (either may be None: the model's), or n of each."""
-    if len(queries) <= 1 and len(documents) <= 1:
-        return [(queries[0] if queries else None, documents[0] if documents else None)]
-    if len(queries) != len(documents):
-        raise ValueError(f"{len(documents)} --document-instruction for {len(queries)} --instruction: several "
-                         "indexes need one of each per index (the query instruction is the index's key)")
-    return list(zip(queries, documents))
-
-
-def _check_index_paths(paths: list[str]) -> None:
-    """Every path is an existing regular file or folder (not /dev/null, a FIFO, a device)."""
-    import stat
-    from pathlib import Path
-
-    for raw in paths:
-        path = Path(raw).expanduser()
-        try:
-            mode = path.stat().st_mode
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{raw}: no such file or folder; nothing was indexed") from None
-        except OSError as exc:  # a link loop, a permission problem
-            raise ValueError(f"{raw}: cannot be read ({exc.strerror or exc}); nothing was indexed") from None
-        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-            raise ValueError(f"{raw}: not a regular file or a folder (a device, FIFO or socket); nothing was indexed")
-
-
-def _pick_index(store, args: argparse.Namespace):
-    """The collection's most recent index matching --instruction, so --model can default to its model."""
-    indexes = store.indexes(args.collection)
-    if args.instruction is not None:
-        indexes = [ix for ix in indexes if ix.instruction == args.instruction] or indexes
-    return indexes[0] if indexes else None
-
-
 def search_command(args: argparse.Namespace) -> int:
+    from app.services.search import model_for, search
+
     if args.k < 1 or args.page < 1:
         raise ValueError("-k and --page must be at least 1")
     with open_store(args) as store:
-        recorded = _pick_index(store, args)
-        keyword_only = args.mode == "keyword" and args.model is None and recorded is not None
-        if args.model is None and recorded is not None and recorded.model_name:
-            args.model = recorded.model_name
-        # keyword search reads no vectors: the index is found by its recorded fingerprint, no model is loaded
-        model = IndexedModel(recorded) if keyword_only else load_model(args)
-        instruction = recorded.instruction if keyword_only else args.instruction
-        if instruction is None:
-            own = [ix for ix in store.indexes(args.collection) if ix.fingerprint == model.fingerprint]
-            if len(own) == 1:
-                instruction = own[0].instruction
-        with store.open(args.collection, model, instruction, writable=False) as collection:
-            mode = args.mode or collection.default_mode
-            offset = (args.page - 1) * args.k
-            hits = collection.search(args.query, k=args.k, filters=args.filter, path_prefix=args.path, mode=mode,
-                                     keyword_weight=args.keyword_weight, offset=offset, group=not args.chunks)
-            used, root = collection.instruction, collection.root()
+        def load(name: str | None):
+            args.model = name
+            return load_model(args)
+
+        model, instruction = model_for(store, args.collection, args.model, args.instruction, args.mode, load)
+        offset = (args.page - 1) * args.k
+        found = search(store, args.collection, args.query, model, instruction, k=args.k, offset=offset,
+                       mode=args.mode, filters=args.filter, path_prefix=args.path, group=not args.chunks,
+                       keyword_weight=args.keyword_weight)
     if args.json:
-        print(json.dumps({"query": args.query, "collection": args.collection, "instruction": used, "mode": mode,
-                          "score": SCORE_MEANING[mode], "page": args.page, "root": root,
-                          "model": args.model or "default", "hits": [h.as_dict() for h in hits]},
-                         indent=2, ensure_ascii=False))
+        print(json.dumps({"query": args.query, "collection": args.collection, "instruction": found.instruction,
+                          "mode": found.mode, "score": SCORE_MEANING[found.mode], "page": args.page,
+                          "root": found.root, "model": args.model or "default",
+                          "hits": [h.as_dict() for h in found.hits]}, indent=2, ensure_ascii=False))
         return 0
-    _print_hits(hits, mode, offset, root)
+    _print_hits(found.hits, found.mode, offset, found.root)
     return 0
-
-
-class IndexedModel:
-    """Stands in for the model of a stored index where nothing is embedded (keyword search)."""
-
-    config = None
-
-    def __init__(self, index_row):
-        self.fingerprint, self.dimension = index_row.fingerprint, index_row.dimension
-
-    def encode(self, *_, **__):
-        raise RuntimeError("keyword search embeds nothing")
 
 
 def _print_hits(hits, mode: str, offset: int, root: str) -> None:

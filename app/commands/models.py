@@ -75,7 +75,7 @@ def default_model_info() -> dict:
     """Where the shipped model is, its alignments, and the backbone from_pretrained() picks here."""
     from embedder.checkpoint import pick_backbone, read_config, shipped_model
 
-    from .common import FALLBACK_MODEL
+    from app.services.models import FALLBACK_MODEL
 
     path = shipped_model()
     if path is None:

@@ -316,30 +316,18 @@ def _fresh_model(config, args: argparse.Namespace):
     return PromptEmbedder.from_config(config, seed=args.seed).to_device(args.device, args.dtype)
 
 
-def _records(args: argparse.Namespace):
-    from training.data import read_sources, split_dev
+def _run(model, train_config, args: argparse.Namespace, resume_from=None) -> int:
+    from app.services.training import read_data, train
+    from training.trainer import count_trainable
 
-    records, problems = read_sources(args.data, args.on_error)
-    if args.dev:
-        dev, dev_problems = read_sources(args.dev, args.on_error)
-        problems += dev_problems
-    else:
-        records, dev = split_dev(records, args.dev_fraction, args.seed)
+    records, dev, problems = read_data(args.data, args.dev, args.dev_fraction, args.seed, args.on_error)
     for message in problems[:20]:
         print(f"skipped: {message}", file=sys.stderr)
     if len(problems) > 20:
         print(f"skipped: ... {len(problems) - 20} more malformed records", file=sys.stderr)
-    return records, dev
-
-
-def _run(model, train_config, args: argparse.Namespace, resume_from=None) -> int:
-    from training.trainer import Trainer, count_trainable
-
-    records, dev = _records(args)
-    trainer = Trainer(model, records, train_config, dev_records=dev)
     print(f"{train_config.mode}: {len(records)} training records, {len(dev)} dev, "
           f"{count_trainable(model):,} trainable parameters, device {model.device}", file=sys.stderr)
-    output = trainer.train(resume_from=resume_from)
+    output = train(model, records, train_config, dev, resume_from=resume_from)
     print(f"trained model saved to {output} (log: {output / 'train_log.jsonl'})")
     return 0
 

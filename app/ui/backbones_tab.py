@@ -7,10 +7,12 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from app.services.evaluation import METRICS
+from app.services.swap import run_swap
+
 from . import render
 from .collection_list import collection_dropdown
 from .state import AppState, ModelChoice
-from .swap import METRICS, run_swap
 
 LABELLED = "the collection's labelled queries"
 BEIR = "a BEIR folder"

@@ -17,11 +17,10 @@ import uuid
 from pathlib import Path
 from typing import Callable
 
+from app.services.errors import USER_ERRORS
+from app.services.progress import Cancelled
+
 FINISHED = ("done", "failed", "cancelled", "interrupted")
-
-
-class Cancelled(Exception):
-    """Raised inside a job when the user asked to cancel it."""
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -189,6 +188,4 @@ def _alive(pid) -> bool:
 
 
 def _user_error(exc: Exception) -> bool:
-    from app.cli import user_errors
-
-    return isinstance(exc, user_errors())
+    return isinstance(exc, USER_ERRORS)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
+from app.services.models import trained_models
+from app.services.training import train_job
+
 from . import render
 from .state import AppState, ModelChoice
-from .training_job import run_training, trained_models
 
 ACTIVE = "(the active model)"
 START_CHOICES = [ACTIVE, "smollm2-135m", "qwen2.5-0.5b", "gemma3-270m", "tiny"]
@@ -39,7 +41,7 @@ def start(state: AppState, data: str, start_from: str, steps: float, batch_size:
             return render.error(f"{path} is not a file or folder")
     choice = state.model_choice if start_from in (None, "", ACTIVE) else ModelChoice(start_from)
     state.jobs.start("train", f"train from {choice.label}, {int(steps)} steps",
-                     lambda ctx: run_training(ctx, state, specs, int(steps), int(batch_size), choice),
+                     lambda ctx: train_job(ctx, specs, int(steps), int(batch_size), choice),
                      {"data": specs, "steps": int(steps), "batch_size": int(batch_size), "start_from": choice.as_dict()})
     return render.ok("Training started in the background; progress, loss curve and log below. Search keeps working.")
 
