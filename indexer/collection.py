@@ -26,6 +26,8 @@ import numpy as np
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
+from embedder.protocol import Embedder
+
 from .chunking import check_sizes
 from .consistency import Report, compare
 from .errors import IndexerError
@@ -85,7 +87,7 @@ def check_collection_name(name: str) -> str:
     return name
 
 
-def default_instructions(model) -> tuple[str, str]:
+def default_instructions(model: Embedder) -> tuple[str, str]:
     """(query, document) instructions a model uses when none is given."""
     config = getattr(model, "config", None)
     query = getattr(config, "query_instruction", "") or ""
@@ -196,12 +198,13 @@ class Store:
         return reports
 
     # ----- opening ----------------------------------------------------------------------------
-    def open(self, name: str, model, instruction: str | None = None, *, document_instruction: str | None = None,
-             index_type: str | None = None, index_params: dict | None = None, chunk_tokens: int | None = None,
+    def open(self, name: str, model: Embedder, instruction: str | None = None, *,
+             document_instruction: str | None = None, index_type: str | None = None, index_params: dict | None = None, chunk_tokens: int | None = None,
              chunk_overlap: int | None = None, model_name: str | None = None, create: bool = False,
              writable: bool | None = None, progress: bool | None = None,
              also: Sequence[tuple[str, str]] = (), held_lock: WriteLock | None = None) -> "Collection":
         """The collection's index for this model and instruction (default: the model's query instruction).
+        Writing (indexing, reconcile) also chunks with the model's tokenizer (a TokenizingEmbedder).
 
         Writable (the default when create=True) takes the collection's write lock, creates what is
         missing and reconciles SQLite with FAISS; read-only needs the index to exist and never writes.
@@ -327,8 +330,8 @@ class Collection:
     methods below hand on to them.
     """
 
-    def __init__(self, store: Store, row: CollectionRow, index_row: IndexRow, model, lock: WriteLock | None,
-                 progress: bool | None = None):
+    def __init__(self, store: Store, row: CollectionRow, index_row: IndexRow, model: Embedder,
+                 lock: WriteLock | None, progress: bool | None = None):
         self.store, self.row, self.index_row, self.model, self.lock = store, row, index_row, model, lock
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.name = row.name

@@ -32,19 +32,21 @@ def main() -> int:
     os.environ.setdefault("PROMPTEMBEDDER_CACHE", str(backbone_cache()))  # the converted backbones stay where they are
     os.environ["PROMPTEMBEDDER_HOME"] = args.home
 
-    from app.commands.common import model_or_default
+    from app.services.models import model_or_default
     from app.demo import COLLECTION, INSTRUCTION, build_demo_docs, labelled_queries_path
     from app.services.evaluation import METRICS, documents_in_order, read_labelled_queries
-    from training.evaluation.metrics import ranking_metrics
     from embedder import PromptEmbedder
     from indexer.collection import Store
+    from training.evaluation.encoders import MINILM, SentenceTransformerEncoder, minilm_path
+    from training.evaluation.metrics import ranking_metrics
 
     paths = build_demo_docs(log=lambda m: print(m, file=sys.stderr))
     queries = read_labelled_queries(labelled_queries_path())
     rows = [_bm25_row(paths, queries, METRICS, ranking_metrics)]
     for name in args.model:
         target, _ = model_or_default(name)
-        model = MiniLM() if name == "all-minilm-l6-v2" else PromptEmbedder.from_pretrained(target)
+        model = (SentenceTransformerEncoder(minilm_path(), MINILM) if name == MINILM
+                 else PromptEmbedder.from_pretrained(target))
         started = time.perf_counter()
         with Store() as store:
             with store.open(COLLECTION, model, instruction=INSTRUCTION, create=True, progress=True) as collection:
@@ -70,27 +72,6 @@ def main() -> int:
             json.dump(report, f, indent=2)
             f.write("\n")
     return 0
-
-
-class MiniLM:
-    """all-MiniLM-L6-v2 in the indexer's model contract (it reads no instruction), to judge the fusion itself."""
-
-    config = None
-    dtype_name = "fp32"
-
-    def __init__(self):
-        from training.evaluation.encoders import MINILM, SentenceTransformerEncoder, minilm_path
-
-        self.encoder = SentenceTransformerEncoder(minilm_path(), MINILM)
-        self.tokenizer = self.encoder.model.tokenizer
-        self.dimension = self.encoder.model.get_sentence_embedding_dimension()
-        self.fingerprint = self.encoder.fingerprint
-
-    def encode(self, texts, **_):
-        return self.encoder.encode_queries(list(texts))
-
-    def encode_document(self, texts, **_):
-        return self.encoder.encode_documents(list(texts))
 
 
 def _bm25_row(paths, queries, metrics, ranking_metrics) -> dict:

@@ -17,7 +17,7 @@ QRELS = [(f"q{i}", f"d{i}", 1) for i in range(len(DOCS))]
 class TableEncoder:
     """Looks each text up in a table of vectors; records what mteb asked for."""
 
-    name, fingerprint, device = "table", "fake0000", "cpu"
+    name, fingerprint, device, dimension = "table", "fake0000", "cpu", 0  # dimension: not read by the evaluation
 
     def __init__(self, vectors: dict[str, np.ndarray]):
         self.vectors, self.calls = vectors, []
@@ -27,10 +27,10 @@ class TableEncoder:
         rows = np.stack([self.vectors[t] for t in texts]).astype(np.float32)
         return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
-    def encode_queries(self, texts, instruction=None):
+    def encode(self, texts, instruction=None):
         return self._encode(texts, instruction, "query")
 
-    def encode_documents(self, texts, instruction=None):
+    def encode_document(self, texts, instruction=None):
         return self._encode(texts, instruction, "document")
 
 

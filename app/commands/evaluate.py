@@ -131,7 +131,7 @@ class HybridSearch:
         import numpy as np
 
         self.keyword.index(ids, documents)
-        vectors = np.asarray(self.encoder.encode_documents(documents, self.document_instruction), dtype=np.float32)
+        vectors = np.asarray(self.encoder.encode_document(documents, self.document_instruction), dtype=np.float32)
         self.vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         self.ids = list(ids)
 
@@ -140,7 +140,7 @@ class HybridSearch:
 
         from indexer.fusion import reciprocal_rank_fusion
 
-        vectors = np.asarray(self.encoder.encode_queries(queries, self.instruction), dtype=np.float32)
+        vectors = np.asarray(self.encoder.encode(queries, self.instruction), dtype=np.float32)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         depth = min(len(self.ids), max(top_k, 100))  # each side ranks as deep as `search` does for the page
         out = []

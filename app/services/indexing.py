@@ -10,6 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
+from embedder.protocol import TokenizingEmbedder
 from indexer.collection import BATCH_CHUNKS, IndexReport, Store
 from indexer.loaders import LoaderOptions, walk
 
@@ -24,9 +25,14 @@ SLICE_BATCH_CHUNKS = 16  # chunks embedded and committed together in sliced inde
 class CountingModel:
     """The model, with document encoding split into small groups that count progress and check cancel."""
 
-    def __init__(self, model, reporter: Reporter | None, on_chunks=None):
+    def __init__(self, model: TokenizingEmbedder, reporter: Reporter | None, on_chunks=None):
         self._model, self._reporter, self._on_chunks = model, reporter, on_chunks
+        self.fingerprint, self.dimension, self.tokenizer = model.fingerprint, model.dimension, model.tokenizer
+        self.config = getattr(model, "config", None)  # the model's default instructions
         self.chunks = 0
+
+    def encode(self, texts, instruction=None, **options):
+        return self._model.encode(texts, instruction=instruction, **options)
 
     def encode_document(self, texts, instruction=None, **kwargs):
         texts = list(texts)
@@ -40,9 +46,6 @@ class CountingModel:
             if self._on_chunks is not None:
                 self._on_chunks(self.chunks)
         return np.concatenate(parts) if parts else np.zeros((0, self._model.dimension), dtype=np.float32)
-
-    def __getattr__(self, name):
-        return getattr(self._model, name)
 
 
 def check_paths(paths: Sequence[str | os.PathLike]) -> None:

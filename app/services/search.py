@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from embedder import PromptEmbedder
+from embedder.protocol import TokenizingEmbedder
 from indexer.collection import Collection, Hit, Store
 from indexer.errors import IndexerError
 from indexer.store import IndexRow
@@ -37,14 +38,16 @@ class QueryInstruction:
     were embedded under the document-side instruction, which the query instruction does not change.
     """
 
-    def __init__(self, model: PromptEmbedder, instruction: str):
+    def __init__(self, model: TokenizingEmbedder, instruction: str):
         self._model, self._instruction = model, instruction
+        self.fingerprint, self.dimension, self.tokenizer = model.fingerprint, model.dimension, model.tokenizer
+        self.config = getattr(model, "config", None)  # the model's default instructions
 
-    def encode(self, texts, instruction=None, **kwargs):
-        return self._model.encode(texts, instruction=self._instruction, **kwargs)
+    def encode(self, texts, instruction=None, **options):
+        return self._model.encode(texts, instruction=self._instruction, **options)
 
-    def __getattr__(self, name):
-        return getattr(self._model, name)
+    def encode_document(self, texts, instruction=None, **options):
+        return self._model.encode_document(texts, instruction=instruction, **options)
 
 
 def recorded_index(store: Store, collection: str, instruction: str | None = None) -> IndexRow | None:

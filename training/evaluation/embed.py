@@ -47,7 +47,7 @@ def embed(model_name: str, task: str, data_path: str, out: str, split: str = "te
         store = EmbeddingStore(out, model_label(label or model_name, backbone), encoder.fingerprint, side,
                                side_instruction, encoder.device, dtype)
         started = time.perf_counter()
-        encode = encoder.encode_queries if side == "query" else encoder.encode_documents
+        encode = encoder.encode if side == "query" else encoder.encode_document
         encoded = fill(store, texts, encode, side_instruction, progress=progress, desc=SIDE_NAMES[side])
         summary["sides"][side] = {"texts": len(texts), "encoded": encoded, "stored": len(store),
                                   "seconds": round(time.perf_counter() - started, 1)}

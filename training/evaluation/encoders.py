@@ -14,6 +14,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from embedder.protocol import Embedder
 from training.errors import TrainingError
 
 from .embedding_cache import SIDE_NAMES, EmbeddingStore, fill, model_label, stores_in
@@ -25,13 +26,10 @@ BASELINE_NAMES = (BM25, MINILM)
 
 
 @runtime_checkable
-class Encoder(Protocol):
+class Encoder(Embedder, Protocol):
+    """An Embedder (embedder/protocol.py) with the name results are recorded under."""
+
     name: str
-    fingerprint: str
-
-    def encode_queries(self, texts: list[str], instruction: str | None = None) -> np.ndarray: ...
-
-    def encode_documents(self, texts: list[str], instruction: str | None = None) -> np.ndarray: ...
 
 
 class EmbedderEncoder:
@@ -45,11 +43,15 @@ class EmbedderEncoder:
     def fingerprint(self) -> str:
         return self.model.fingerprint
 
-    def encode_queries(self, texts: list[str], instruction: str | None = None) -> np.ndarray:
+    @property
+    def dimension(self) -> int:
+        return self.model.dimension
+
+    def encode(self, texts: list[str], instruction: str | None = None) -> np.ndarray:
         return self.model.encode(texts, instruction=instruction, batch_size=self.batch_size,
                                  show_progress_bar=self.progress)
 
-    def encode_documents(self, texts: list[str], instruction: str | None = None) -> np.ndarray:
+    def encode_document(self, texts: list[str], instruction: str | None = None) -> np.ndarray:
         return self.model.encode_document(texts, instruction=instruction, batch_size=self.batch_size,
                                           show_progress_bar=self.progress)
 
@@ -81,15 +83,22 @@ class SentenceTransformerEncoder:
         with open(weights, "rb") as f:  # the first MiB is enough to tell weight files apart
             digest.update(f.read(1 << 20))
         self.fingerprint = digest.hexdigest()[:16]
+        self.dimension = self.model.get_sentence_embedding_dimension()
+
+    @property
+    def tokenizer(self):  # the indexer chunks with it: a TokenizingEmbedder, so collections can be indexed too
+        return self.model.tokenizer
+
+    dtype_name = "fp32"
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         return self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
                                  convert_to_numpy=True, show_progress_bar=self.progress).astype(np.float32)
 
-    def encode_queries(self, texts: list[str], instruction: str | None = None) -> np.ndarray:
+    def encode(self, texts: list[str], instruction: str | None = None, **_options) -> np.ndarray:
         return self._encode(texts)
 
-    def encode_documents(self, texts: list[str], instruction: str | None = None) -> np.ndarray:
+    def encode_document(self, texts: list[str], instruction: str | None = None, **_options) -> np.ndarray:
         return self._encode(texts)
 
 
@@ -98,7 +107,7 @@ class CachedEncoder:
 
     def __init__(self, inner: Encoder, folder: str | Path, device: str | None = None, progress: bool = False):
         self.inner, self.folder, self.device, self.progress = inner, Path(folder), device, progress
-        self.name, self.fingerprint = inner.name, inner.fingerprint
+        self.name, self.fingerprint, self.dimension = inner.name, inner.fingerprint, inner.dimension
         self.encoded = 0  # texts that really went through the model (tests and logs read it)
 
     def _cached(self, side: str, texts: list[str], instruction: str | None, encode) -> np.ndarray:
@@ -107,11 +116,11 @@ class CachedEncoder:
                              desc=f"{self.name} {SIDE_NAMES[side]}")
         return store.get(texts)
 
-    def encode_queries(self, texts: list[str], instruction: str | None = None) -> np.ndarray:
-        return self._cached("query", texts, instruction, self.inner.encode_queries)
+    def encode(self, texts: list[str], instruction: str | None = None) -> np.ndarray:
+        return self._cached("query", texts, instruction, self.inner.encode)
 
-    def encode_documents(self, texts: list[str], instruction: str | None = None) -> np.ndarray:
-        return self._cached("document", texts, instruction, self.inner.encode_documents)
+    def encode_document(self, texts: list[str], instruction: str | None = None) -> np.ndarray:
+        return self._cached("document", texts, instruction, self.inner.encode_document)
 
 
 class PrecomputedEncoder:
@@ -133,6 +142,7 @@ class PrecomputedEncoder:
             raise TrainingError(f"{folder} holds embeddings of '{self.name}' under several fingerprints {sorted(found)}; "
                                 "keep one model version per folder")
         self.fingerprint = found.pop()
+        self.dimension = 0  # known from the first vectors read
 
     def _get(self, side: str, texts: list[str], instruction: str | None) -> np.ndarray:
         store = EmbeddingStore(self.folder, self.name, self.fingerprint, side, instruction)
@@ -142,12 +152,14 @@ class PrecomputedEncoder:
                 f"{self.folder}: {len(missing)} of {len(texts)} {side} texts of '{self.name}' were not precomputed "
                 f"under instruction {instruction!r}; rerun `python -m training.evaluation.embed` with the same "
                 "--task, --data, --split and --instruction")
-        return store.get(texts)
+        vectors = store.get(texts)
+        self.dimension = vectors.shape[1]
+        return vectors
 
-    def encode_queries(self, texts: list[str], instruction: str | None = None) -> np.ndarray:
+    def encode(self, texts: list[str], instruction: str | None = None) -> np.ndarray:
         return self._get("query", texts, instruction)
 
-    def encode_documents(self, texts: list[str], instruction: str | None = None) -> np.ndarray:
+    def encode_document(self, texts: list[str], instruction: str | None = None) -> np.ndarray:
         return self._get("document", texts, instruction)
 
 

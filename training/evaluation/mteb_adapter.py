@@ -45,9 +45,9 @@ class MtebEncoder:
                prompt_type: PromptType | None = None, **kwargs: Any) -> np.ndarray:
         texts = [text for batch in inputs for text in batch["text"]]
         if prompt_type == PromptType.document:
-            return self.encoder.encode_documents(texts, self.document_instruction)
+            return self.encoder.encode_document(texts, self.document_instruction)
         instruction = self.query_instruction if self.query_instruction is not None else task_instruction(task_metadata)
-        return self.encoder.encode_queries(texts, instruction)
+        return self.encoder.encode(texts, instruction)
 
     def similarity(self, embeddings1, embeddings2):
         return cos_sim(embeddings1, embeddings2)
