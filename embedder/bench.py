@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from .dtypes import DTYPE_CHOICES
+from .hardware import device_name
 from .model import PromptEmbedder, cpu_has_native_bf16
 
 
@@ -48,7 +49,7 @@ def bench_encode(model_name: str, batch_size: int = 32, length: int = 128, batch
     extra = 0 if model.config.text_mode else model.config.num_soft_tokens
     row = {
         "model": model_name,
-        "device": torch.cuda.get_device_name() if cuda else f"cpu ({torch.get_num_threads()} threads)",
+        "device": device_name(model.device),
         "dtype": model.dtype_name,
         "batch_size": batch_size,
         "length": length,

@@ -6,10 +6,12 @@ needs no download; the weights are seeded, so every process builds the same mode
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import torch
 
-from .backbones import Backbone
+if TYPE_CHECKING:  # annotations only: backbones.py builds tiny models through this module
+    from .backbones import Backbone
 
 VOCAB_SIZE = 512
 EOS = "<|endoftext|>"

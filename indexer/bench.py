@@ -22,30 +22,6 @@ DEFAULT_SIZES = "100000,1000000"
 DEFAULT_TYPES = "flat,ivf,hnsw"
 
 
-def register_bench(bench_subparsers) -> None:
-    p = bench_subparsers.add_parser(
-        "search", help="FAISS index types and storage ingestion on synthetic vectors",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sizes", default=DEFAULT_SIZES, help=f"vector counts, comma-separated (default {DEFAULT_SIZES})")
-    p.add_argument("--dim", type=int, default=896, help="dimension (default 896, Qwen2.5-0.5B's)")
-    p.add_argument("--types", default=DEFAULT_TYPES, help=f"index types (default {DEFAULT_TYPES})")
-    p.add_argument("--queries", type=int, default=1000, help="batch queries for QPS and recall (default 1000)")
-    p.add_argument("--single", type=int, default=200, help="queries timed one at a time (default 200)")
-    p.add_argument("-k", type=int, default=10, help="recall@k (default 10)")
-    p.add_argument("--nlist", type=int, default=None, help="IVF lists (default: the indexer's choice, ~4*sqrt(n))")
-    p.add_argument("--nprobe", default="8,32", help="IVF lists probed, comma-separated (default 8,32)")
-    p.add_argument("--hnsw-m", type=int, default=32, help="HNSW M (default 32)")
-    p.add_argument("--ef-construction", type=int, default=80, help="HNSW efConstruction (default 80)")
-    p.add_argument("--ef-search", default="64,128", help="HNSW efSearch, comma-separated (default 64,128)")
-    p.add_argument("--data", choices=["clustered", "uniform"], default="clustered")
-    p.add_argument("--budget-s", type=float, default=300, help="skip a build estimated to take longer (default 300)")
-    p.add_argument("--ingest-rows", type=int, default=100_000, help="rows for the ingestion test (0: skip)")
-    p.add_argument("--threads", type=int, default=None, help="FAISS threads (default: all cores)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--output", default=None, help="write the results as JSON here")
-    p.set_defaults(handler=bench_search)
-
-
 # ----- data ---------------------------------------------------------------------------------------
 CLUSTERS = 1000
 NOISE = 1.0  # per-dimension noise equal to the centres' spread: clusters overlap, as topics do
@@ -220,7 +196,7 @@ def bench_ingest(rows: int, dim: int, seed: int, batch: int = 256) -> dict:
 
     from . import ingest
     from .collection import Store
-    from .loaders import LoadedFile, Record
+    from .loaders import LoadedFile, TextRecord
 
     vectors = synthetic(rows, dim, "uniform", seed)
     rng = random.Random(seed)
@@ -234,7 +210,7 @@ def bench_ingest(rows: int, dim: int, seed: int, batch: int = 256) -> dict:
             items = []
             for i in range(first, min(rows, first + batch)):
                 text = " ".join(rng.choice(words) for _ in range(60))  # ~one 80-token chunk per row
-                item = LoadedFile(f"doc-{i}", f"{i:064x}", 0.0, len(text), [Record(text)], {"name": f"doc-{i}"})
+                item = LoadedFile(f"doc-{i}", f"{i:064x}", 0.0, len(text), [TextRecord(text)], {"name": f"doc-{i}"})
                 items.append((item, [{"position": 0, "record": 0, "start": 0, "end": len(text), "title": "",
                                       "text": text, "meta": {}}]))
             ingest.write_batch(collection, items)

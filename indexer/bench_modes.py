@@ -24,21 +24,6 @@ FUNCTION_WORDS = 100  # the most frequent ranks play the stop words: in chunks, 
 #                       where the keyword search drops them from a query)
 
 
-def register_bench(bench_subparsers) -> None:
-    p = bench_subparsers.add_parser(
-        "modes", help="search latency per mode (semantic, keyword, hybrid) on a synthetic collection",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--chunks", type=int, default=100_000, help="chunks in the collection (default 100000)")
-    p.add_argument("--queries", type=int, default=100, help="single queries timed per mode (default 100)")
-    p.add_argument("--model", default="default", help="the model that embeds the queries (default: the shipped one)")
-    p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16"])
-    p.add_argument("-k", type=int, default=10, help="hits per search (default 10)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--output", default=None, help="write the results as JSON here")
-    p.set_defaults(handler=bench_modes)
-    register_instructions_bench(bench_subparsers)
-
-
 def _words(rng, count: int, skip: int = 0):
     """Made-up word ids drawn Zipf-like (rank r with probability ~ 1/r), leaving out the `skip` most frequent."""
     import numpy as np
@@ -58,7 +43,7 @@ def build(directory: Path, chunks: int, dimension: int, seed: int, batch: int = 
 
     from . import ingest
     from .collection import Store
-    from .loaders import LoadedFile, Record
+    from .loaders import LoadedFile, TextRecord
 
     rng = np.random.default_rng(seed)
     writer = _PrecomputedModel(synthetic(chunks, dimension, "clustered", seed))
@@ -69,7 +54,7 @@ def build(directory: Path, chunks: int, dimension: int, seed: int, batch: int = 
             items = []
             for i in range(first, min(chunks, first + batch)):
                 text = _text(_words(rng, WORDS_PER_CHUNK))
-                item = LoadedFile(f"/bench/doc-{i}.txt", f"{i:064x}", 0.0, len(text), [Record(text)], {"name": f"doc-{i}"})
+                item = LoadedFile(f"/bench/doc-{i}.txt", f"{i:064x}", 0.0, len(text), [TextRecord(text)], {"name": f"doc-{i}"})
                 items.append((item, [{"position": 0, "record": 0, "start": 0, "end": len(text), "title": "",
                                       "text": text, "meta": {}}]))
             ingest.write_batch(collection, items)
@@ -144,22 +129,6 @@ def _timed(call, query) -> float:
     started = time.perf_counter()
     call(query)
     return 1000 * (time.perf_counter() - started)
-
-
-def register_instructions_bench(bench_subparsers) -> None:
-    p = bench_subparsers.add_parser(
-        "instructions", help="indexing time for k document instructions at once, relative to one",
-        description="Index the same files into a fresh collection with k = 1, 2, 4 (query, document) "
-                    "instruction pairs in one run (`index --instruction Q1 --document-instruction D1 ...`): "
-                    "each text is read by the Embedding LLM once, each instruction adds its K soft positions. "
-                    "Reports wall time per k and its ratio to k = 1.")
-    p.add_argument("folder", help="files to index (e.g. the demo documents)")
-    p.add_argument("--model", default="default", help="the model (default: the shipped one)")
-    p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16"])
-    p.add_argument("--ks", default="1,2,4", help="instruction counts, comma-separated (default 1,2,4)")
-    p.add_argument("--limit", type=int, default=20, help="files taken from the folder, sorted (default 20)")
-    p.add_argument("--output", default=None, help="write the results as JSON here")
-    p.set_defaults(handler=bench_instructions)
 
 
 def bench_instructions(args: argparse.Namespace) -> int:

@@ -42,7 +42,7 @@ from .reconcile import keyword_problem
 from .snippets import snippet
 from .store import (ID_BATCH, ChunkRow, CollectionRow, DocumentRow, IndexRow, collection_chunk_ids, make_engine,
                     make_sessions, sqlite_url, utcnow)
-from .vectors import KINDS, VectorIndex, check_params, desired_kind, tunable
+from .vectors import INDEX_TYPES, VectorIndex, check_params, desired_kind, tunable
 
 DEFAULT_CHUNK_TOKENS = 256
 DEFAULT_CHUNK_OVERLAP = 32
@@ -218,8 +218,8 @@ class Store:
         keys = [instruction, *(query for query, _ in also)]
         if len(set(keys)) < len(keys):
             raise ValueError("each document instruction needs its own query instruction (the index's key)")
-        if index_type is not None and index_type not in KINDS:
-            raise ValueError(f"index type must be one of {', '.join(KINDS)}, not {index_type!r}")
+        if index_type is not None and index_type not in INDEX_TYPES:
+            raise ValueError(f"index type must be one of {', '.join(INDEX_TYPES)}, not {index_type!r}")
         check_params(dict(index_params or {}))  # before anything is stored
         query_default, document_default = default_instructions(model)
         instruction = query_default if instruction is None else instruction

@@ -14,7 +14,7 @@ from sqlalchemy import delete, insert, select, update
 
 from .chunking import chunk_text
 from .filters import path_prefix_condition
-from .loaders import LoadedFile, LoaderOptions, Problem, Record, file_hash, iter_loaded, walk
+from .loaders import LoadedFile, LoaderOptions, Problem, TextRecord, file_hash, iter_loaded, walk
 from .store import ID_BATCH, ChunkRow, DocumentRow, IndexRow, utcnow
 from .vectors import VectorIndex
 
@@ -113,7 +113,7 @@ def upsert(collection: Collection, documents: Iterable[dict], batch_chunks: int 
             raise ValueError(f"document {number}: needs a non-empty string 'id' and a string 'text'")
         metadata = dict(doc.get("metadata") or {})
         digest = file_hash((text + "\0" + repr(sorted(metadata.items())) + "\0" + doc.get("title", "")).encode())
-        items.append(LoadedFile(key, digest, 0.0, len(text), [Record(text, doc.get("title", ""), metadata)], {}))
+        items.append(LoadedFile(key, digest, 0.0, len(text), [TextRecord(text, doc.get("title", ""), metadata)], {}))
     items = list({item.path: item for item in items}.values())  # a key given twice: the last one wins
     report.files = len(items)
     _ingest(collection, iter(items), len(items), _known_documents(collection), report, batch_chunks)

@@ -36,7 +36,7 @@ class LoaderOptions:
 
 
 @dataclass
-class Record:
+class TextRecord:
     text: str
     title: str = ""
     metadata: dict = field(default_factory=dict)
@@ -63,7 +63,7 @@ class LoadedFile:
     content_hash: str
     mtime: float
     size: int
-    records: list[Record]
+    records: list[TextRecord]
     metadata: dict  # file-level: name, ext, modified
     problems: list[Problem] = field(default_factory=list)  # per-line/row problems in a file that loaded
 
@@ -147,7 +147,7 @@ def read_file(path: Path, options: LoaderOptions) -> LoadedFile:
         elif suffix in CSV_SUFFIXES:
             records = read_csv(text, "\t" if suffix == ".tsv" else ",", options, problems, str(path))
         else:
-            records = [Record(text, title=_text_title(text, suffix))]
+            records = [TextRecord(text, title=_text_title(text, suffix))]
     records = [r for r in records if r.text.strip()]
     if not records:
         raise FileProblem("no text to index" + (f" ({problems[0].message})" if problems else ""))
@@ -180,7 +180,7 @@ def _text_title(text: str, suffix: str) -> str:
     return ""
 
 
-def read_html(text: str) -> Record:
+def read_html(text: str) -> TextRecord:
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(text, "html.parser")
@@ -190,10 +190,10 @@ def read_html(text: str) -> Record:
     if not title and (h1 := soup.find("h1")):
         title = h1.get_text(" ", strip=True)
     lines = (line.strip() for line in soup.get_text("\n").splitlines())
-    return Record("\n".join(line for line in lines if line), title=title[:200])
+    return TextRecord("\n".join(line for line in lines if line), title=title[:200])
 
 
-def read_pdf(data: bytes) -> list[Record]:
+def read_pdf(data: bytes) -> list[TextRecord]:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -204,7 +204,7 @@ def read_pdf(data: bytes) -> list[Record]:
         title = ""
         if reader.metadata and reader.metadata.title:
             title = str(reader.metadata.title)[:200]
-        return [Record(page.extract_text() or "", title=title, metadata={"page": number})
+        return [TextRecord(page.extract_text() or "", title=title, metadata={"page": number})
                 for number, page in enumerate(reader.pages, start=1)]
     except FileProblem:
         raise
@@ -212,10 +212,10 @@ def read_pdf(data: bytes) -> list[Record]:
         raise FileProblem(f"unreadable PDF ({type(exc).__name__}: {exc})") from None
 
 
-def _object_record(obj, options: LoaderOptions) -> Record:
+def _object_record(obj, options: LoaderOptions) -> TextRecord:
     if not isinstance(obj, dict):
         if isinstance(obj, str):
-            return Record(obj)
+            return TextRecord(obj)
         raise ValueError(f"expected an object with a '{options.text_field}' field, got {type(obj).__name__}")
     if options.text_field not in obj:
         raise ValueError(f"no '{options.text_field}' field (fields: {', '.join(list(obj)[:10])}); "
@@ -225,10 +225,10 @@ def _object_record(obj, options: LoaderOptions) -> Record:
         text = json.dumps(text, ensure_ascii=False)
     metadata = {k: v for k, v in obj.items() if k != options.text_field}
     title = metadata.get(options.title_field)
-    return Record(text, title=str(title)[:200] if title is not None else "", metadata=metadata)
+    return TextRecord(text, title=str(title)[:200] if title is not None else "", metadata=metadata)
 
 
-def read_json(text: str, options: LoaderOptions, problems: list[Problem], path: str) -> list[Record]:
+def read_json(text: str, options: LoaderOptions, problems: list[Problem], path: str) -> list[TextRecord]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -245,7 +245,7 @@ def read_json(text: str, options: LoaderOptions, problems: list[Problem], path: 
     return records
 
 
-def read_jsonl(text: str, options: LoaderOptions, problems: list[Problem], path: str) -> list[Record]:
+def read_jsonl(text: str, options: LoaderOptions, problems: list[Problem], path: str) -> list[TextRecord]:
     records = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -261,7 +261,7 @@ def read_jsonl(text: str, options: LoaderOptions, problems: list[Problem], path:
     return records
 
 
-def read_csv(text: str, delimiter: str, options: LoaderOptions, problems: list[Problem], path: str) -> list[Record]:
+def read_csv(text: str, delimiter: str, options: LoaderOptions, problems: list[Problem], path: str) -> list[TextRecord]:
     try:
         rows = list(csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter))
     except csv.Error as exc:
@@ -288,7 +288,7 @@ def read_csv(text: str, delimiter: str, options: LoaderOptions, problems: list[P
         metadata = {k: v for k, v in row.items() if k is not None and k not in columns}
         metadata["row"] = number
         title = row.get(options.title_field) or ""
-        records.append(Record(text, title=title[:200], metadata=metadata))
+        records.append(TextRecord(text, title=title[:200], metadata=metadata))
     return records
 
 

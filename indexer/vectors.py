@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-KINDS = ("auto", "flat", "ivf", "hnsw")
+INDEX_TYPES = ("auto", "flat", "ivf", "hnsw")
 EXACT_THRESHOLD = 50_000  # below this, exact search is fast enough (~10 ms/query at d=896 on 2 cores)
 MIN_POINTS_PER_LIST = 39  # FAISS warns below this many training points per centroid
 EXACT_FILTER_LIMIT = 20_000  # a filter leaving fewer candidates is searched exactly (graphs and lists miss them)
@@ -62,8 +62,8 @@ def default_nprobe(nlist: int) -> int:
 
 def desired_kind(requested: str, n: int, params: dict) -> tuple[str, int | None]:
     """(kind, nlist) an index of n vectors should be, given what the user asked for."""
-    if requested not in KINDS:
-        raise ValueError(f"index type must be one of {', '.join(KINDS)}, not {requested!r}")
+    if requested not in INDEX_TYPES:
+        raise ValueError(f"index type must be one of {', '.join(INDEX_TYPES)}, not {requested!r}")
     kind = requested
     if requested == "auto":
         kind = "flat" if n < EXACT_THRESHOLD else "ivf"

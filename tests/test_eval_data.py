@@ -6,7 +6,8 @@ import json
 import pytest
 
 from training.errors import TrainingError
-from training.evaluation.data import data_hash, query_instruction, read_beir, read_pair_labels, read_sts
+from training.evaluation.data import data_hash, query_instruction, read_pair_labels, read_sts
+from training.formats import read_beir
 
 
 def write_beir(folder, docs, queries, qrels, split="test", crlf=True):
@@ -41,7 +42,7 @@ def test_beir_errors_name_the_problem(tmp_path):
     with pytest.raises(TrainingError, match=r"test.tsv:2: document 'd9' is not in corpus.jsonl"):
         read_beir(folder)
     (folder / "corpus.jsonl").write_text('{"_id": "d1", "text": "x"}\n{not json\n')
-    with pytest.raises(TrainingError, match=r"corpus.jsonl:2: not JSON"):
+    with pytest.raises(TrainingError, match=r"corpus.jsonl:2: not valid JSON"):
         read_beir(folder)
     (folder / "corpus.jsonl").write_bytes(b"\xff\xfe\x00binary")
     with pytest.raises(TrainingError, match="binary"):

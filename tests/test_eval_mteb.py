@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from tests.test_eval_data import write_beir
-from training.evaluation.data import DEFAULT_INSTRUCTIONS, KNOWN_INSTRUCTIONS, read_beir
+from training.formats import read_beir
+from training.instructions import DATASET_INSTRUCTIONS as KNOWN_INSTRUCTIONS
+from training.instructions import TASK_INSTRUCTIONS as DEFAULT_INSTRUCTIONS
 from training.evaluation.runner import EvalRequest, evaluate
 
 DOCS = {f"d{i}": (f"Title {i}", f"text {i} about {w}") for i, w in enumerate(["cats", "dogs", "python", "search",

@@ -69,7 +69,7 @@ def test_sts_high_scores_are_pairs_quotes_and_extra_columns_kept(tmp_path):
     assert [(r.query, r.positive) for r in records] == [('A "quoted" plane.', "An air plane."),
                                                        ("Two cats.", "A pair of cats.")]
     bad = write(tmp_path / "bad.csv", "main\tx\t2012\t1\tfive\ta\tb\n")
-    with pytest.raises(TrainingError, match=r"bad\.csv:1: score column is not a number"):
+    with pytest.raises(TrainingError, match=r"bad\.csv:1: bad score 'five'"):
         read_sts(bad)
 
 

@@ -13,8 +13,8 @@ from embedder import PromptEmbedder
 from embedder.model import PromptEmbedderConfig
 from training.align import attach_backbone
 from training.data import Record
-from training.dev_score import (average_ranks, build_dev_set, dev_scores, ndcg_recall_at_k, retrieval_set,
-                                spearman)
+from training.dev_score import build_dev_set, dev_scores, retrieval_set
+from training.evaluation.metrics import average_ranks, mean_ranking_metrics, spearman
 from training.errors import TrainingError
 from training.lora_baseline import build_lora_model, lora_config
 from training.trainer import TrainConfig, Trainer
@@ -76,6 +76,11 @@ def test_spearman_matches_a_hand_computation_with_ties():
     assert spearman([1, 2, 2, 3], [1, 3, 2, 4]) == pytest.approx(3 / math.sqrt(10))
     assert spearman([1, 2, 3, 4], [40, 30, 20, 10]) == pytest.approx(-1.0)
     assert spearman([1, 1, 1], [1, 2, 3]) == 0.0  # a constant side orders nothing
+
+
+def ndcg_recall_at_k(scores, relevant):
+    metrics = mean_ranking_metrics(scores, relevant)
+    return metrics["nDCG@10"], metrics["recall@10"]
 
 
 def test_ndcg_and_recall_by_hand():

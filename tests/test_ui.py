@@ -245,7 +245,7 @@ def test_labelled_queries_errors_name_the_file_and_line(tmp_path):
 
     path = tmp_path / "queries.jsonl"
     path.write_text('{"query": "json files", "relevant": ["json.md"]}\n{"query": "broken"\n')
-    with pytest.raises(TrainingError, match=r"queries.jsonl:2: not JSON"):
+    with pytest.raises(TrainingError, match=r"queries.jsonl:2: not valid JSON"):
         read_labelled_queries(path)
     path.write_text('{"query": "json files", "relevant": []}\n')
     with pytest.raises(ValueError, match="record 1"):

@@ -26,7 +26,6 @@ import contextlib
 import gc
 import importlib.util
 import json
-import platform
 import statistics
 import threading
 import time
@@ -35,6 +34,7 @@ from types import SimpleNamespace
 
 import torch
 
+from embedder.hardware import device_name
 from embedder.model import (EmbeddingLLM, PromptEmbedder, PromptEmbedderConfig, PromptingLLM, _decoder, add_lora,
                             new_alignment)
 
@@ -231,14 +231,6 @@ def run_config(name: str, preset: str, device: torch.device, batch_size: int, qu
     return result
 
 
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    import os
-
-    return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
-
-
 def bench_train(preset: str = "qwen2.5-0.5b", configs: tuple[str, ...] = CONFIGS[:3], batch_size: int = 64,
                 query_length: int = 64, document_lengths: tuple[int, ...] = (256,), instruction_length: int = 16,
                 steps: int = 10, warmup: int = 3, attention: str = "sdpa", compile: bool = False,
@@ -339,15 +331,3 @@ def convergence(log_path, metric: str = "dev_accuracy", fraction: float = 0.95) 
     reached = next(p for p in points if (p[2] <= final / fraction if lower_is_better else p[2] >= fraction * final))
     return {"log": str(log_path), "metric": metric, "final": final, "fraction": fraction,
             "step": reached[0], "train_seconds": round(reached[1], 2), "total_steps": entries[-1]["step"]}
-
-
-if __name__ == "__main__":  # `python -m training.bench train ...`: the same options without the app's CLI
-    import argparse
-    import sys
-
-    from training.bench_commands import register_bench
-
-    parser = argparse.ArgumentParser(prog="python -m training.bench")
-    register_bench(parser.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK"))
-    arguments = parser.parse_args()
-    sys.exit(arguments.handler(arguments))

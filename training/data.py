@@ -20,18 +20,14 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
 
+from . import formats
 from .errors import TrainingError
+from .formats import Problems, json_objects, lines
+from .instructions import SOURCE_INSTRUCTIONS
 
-KINDS = ("jsonl", "beir", "sts", "qa", "paraphrase")
-DEFAULT_INSTRUCTIONS = {
-    "jsonl": "Retrieve semantically similar text.",
-    "beir": "Given a query, retrieve documents that answer it.",
-    "sts": "Retrieve semantically similar text.",
-    "qa": "Given a question, retrieve the passage that answers it.",
-    "paraphrase": "Retrieve texts that are paraphrases of the given text.",
-}
+KINDS = tuple(SOURCE_INSTRUCTIONS)  # jsonl, beir, sts, qa, paraphrase
+SKIP_HINT = "pass --on-error skip to leave malformed records out"
 
 
 @dataclass
@@ -47,22 +43,6 @@ class Record:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
-
-
-class Problems:
-    """Where malformed input goes: raised at once, or collected and skipped."""
-
-    def __init__(self, on_error: str = "raise"):
-        if on_error not in ("raise", "skip"):
-            raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
-        self.on_error = on_error
-        self.messages: list[str] = []
-
-    def report(self, path: Path, line: int, message: str) -> None:
-        text = f"{path}:{line}: {message}"
-        if self.on_error == "raise":
-            raise TrainingError(text + " (pass --on-error skip to leave malformed records out)")
-        self.messages.append(text)
 
 
 @dataclass
@@ -91,35 +71,6 @@ class Source:
         return f"{self.kind}:{name}"
 
 
-def _lines(path: Path, problems: Problems) -> Iterator[tuple[int, str]]:
-    """(line number, text) of each non-blank line; undecodable lines are reported, not guessed."""
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist")
-    if path.is_dir():
-        raise IsADirectoryError(f"{path} is a directory, expected a file")
-    with path.open("rb") as f:
-        for number, raw in enumerate(f, 1):
-            try:
-                text = raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as exc:
-                problems.report(path, number, f"not valid UTF-8 ({exc.reason} at byte {exc.start})")
-                continue
-            if text.strip():
-                yield number, text
-
-
-def _json_object(path: Path, number: int, text: str, problems: Problems) -> dict | None:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        problems.report(path, number, f"not valid JSON ({exc.msg})")
-        return None
-    if not isinstance(value, dict):
-        problems.report(path, number, f"expected a JSON object, found {type(value).__name__}")
-        return None
-    return value
-
-
 def _text(value, name: str, path: Path, number: int, problems: Problems) -> str | None:
     if not isinstance(value, str) or not value.strip():
         problems.report(path, number, f"'{name}' must be a non-empty string, found {value!r:.60}")
@@ -143,12 +94,9 @@ def _clean(record: Record) -> Record | None:
 
 def read_jsonl(path: Path, instruction: str | None = None, task: str | None = None,
                problems: Problems | None = None) -> list[Record]:
-    problems = problems or Problems()
+    problems = problems or Problems(hint=SKIP_HINT)
     records = []
-    for number, text in _lines(path, problems):
-        obj = _json_object(path, number, text, problems)
-        if obj is None:
-            continue
+    for number, obj in json_objects(path, problems):
         query = _text(obj.get("query"), "query", path, number, problems)
         positive = _text(obj.get("positive"), "positive", path, number, problems) if query else None
         if query is None or positive is None:
@@ -160,7 +108,7 @@ def read_jsonl(path: Path, instruction: str | None = None, task: str | None = No
             problems.report(path, number, "'negatives' must be a list of non-empty strings")
             continue
         record_instruction = obj.get("instruction", instruction if instruction is not None
-                                     else DEFAULT_INSTRUCTIONS["jsonl"])
+                                     else SOURCE_INSTRUCTIONS["jsonl"])
         if not isinstance(record_instruction, str):
             problems.report(path, number, "'instruction' must be a string")
             continue
@@ -173,13 +121,10 @@ def read_jsonl(path: Path, instruction: str | None = None, task: str | None = No
 
 def read_qa(path: Path, instruction: str | None = None, task: str | None = None,
             problems: Problems | None = None) -> list[Record]:
-    problems = problems or Problems()
-    instruction = instruction or DEFAULT_INSTRUCTIONS["qa"]
+    problems = problems or Problems(hint=SKIP_HINT)
+    instruction = instruction or SOURCE_INSTRUCTIONS["qa"]
     records = []
-    for number, text in _lines(path, problems):
-        obj = _json_object(path, number, text, problems)
-        if obj is None:
-            continue
+    for number, obj in json_objects(path, problems):
         question = _text(obj.get("question"), "question", path, number, problems)
         answer = _text(obj.get("answer"), "answer", path, number, problems) if question else None
         if question and answer:
@@ -191,25 +136,14 @@ def read_qa(path: Path, instruction: str | None = None, task: str | None = None,
 
 def read_sts(path: Path, instruction: str | None = None, task: str | None = None,
              problems: Problems | None = None, min_score: float = 4.0) -> list[Record]:
-    problems = problems or Problems()
-    instruction = instruction or DEFAULT_INSTRUCTIONS["sts"]
+    """Pairs of a scored pair file (formats.read_pairs: the STS Benchmark layout...) scoring >= min_score."""
+    problems = problems or Problems(hint=SKIP_HINT)
+    instruction = instruction or SOURCE_INSTRUCTIONS["sts"]
+    pairs = formats.read_pairs(path, problems=problems)
     records = []
-    for number, text in _lines(path, problems):
-        columns = text.split("\t")  # quoting disabled: sentences carry quote characters
-        if len(columns) < 7:
-            problems.report(path, number, f"expected at least 7 tab-separated columns, found {len(columns)}")
-            continue
-        try:
-            score = float(columns[4])
-        except ValueError:
-            problems.report(path, number, f"score column is not a number: {columns[4]!r:.40}")
-            continue
-        first, second = columns[5].strip(), columns[6].strip()
-        if not first or not second:
-            problems.report(path, number, "empty sentence")
-            continue
-        if score >= min_score:
-            record = _clean(Record(first, second, [], instruction, task or f"sts:{path.stem}"))
+    for first, second, score in zip(pairs.first, pairs.second, pairs.scores):
+        if score >= min_score and first.strip() and second.strip():
+            record = _clean(Record(first.strip(), second.strip(), [], instruction, task or f"sts:{path.stem}"))
             if record is not None:
                 records.append(record)
     return records
@@ -218,74 +152,38 @@ def read_sts(path: Path, instruction: str | None = None, task: str | None = None
 def read_beir(folder: Path, instruction: str | None = None, task: str | None = None,
               problems: Problems | None = None, split: str = "train") -> list[Record]:
     """One record per (query, relevant document) of the split's qrels; never pass the test split here."""
-    problems = problems or Problems()
-    instruction = instruction or DEFAULT_INSTRUCTIONS["beir"]
+    problems = problems or Problems(hint=SKIP_HINT)
+    instruction = instruction or SOURCE_INSTRUCTIONS["beir"]
     task = task or f"beir:{folder.name}"
     if not folder.is_dir():
         raise NotADirectoryError(f"{folder} is not a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
-    corpus = {}
-    for doc_id, obj, _ in _id_objects(folder / "corpus.jsonl", problems):
-        body = obj.get("text") or ""
-        title = obj.get("title") or ""
-        corpus[doc_id] = f"{title}. {body}".strip(". ") if title else body
-    queries = {qid: obj.get("text") or "" for qid, obj, _ in _id_objects(folder / "queries.jsonl", problems)}
-    qrels = folder / "qrels" / f"{split}.tsv"
+    data = formats.read_beir(folder, split, problems)
+    documents = dict(zip(data.corpus_ids, data.documents))
     records = []
-    for number, text in _lines(qrels, problems):
-        columns = text.split("\t")
-        if number == 1 and columns[0].strip().lower() in ("query-id", "query_id", "qid"):
-            continue  # header
-        if len(columns) < 3:
-            problems.report(qrels, number, f"expected query-id, corpus-id, score; found {len(columns)} column(s)")
-            continue
-        qid, doc_id, score = columns[0].strip(), columns[1].strip(), columns[2].strip()
-        try:
-            relevant = float(score) > 0
-        except ValueError:
-            problems.report(qrels, number, f"score is not a number: {score!r:.40}")
-            continue
-        if not relevant:
-            continue
-        if qid not in queries or doc_id not in corpus:
-            missing = f"query '{qid}'" if qid not in queries else f"document '{doc_id}'"
-            problems.report(qrels, number, f"{missing} is not in the folder's queries/corpus")
-            continue
-        if queries[qid].strip() and corpus[doc_id].strip():
-            record = _clean(Record(queries[qid], corpus[doc_id], [], instruction, task))
-            if record is not None:
-                records.append(record)
+    for query_id, query in zip(data.query_ids, data.queries):
+        for doc_id in data.qrels[query_id]:
+            if query.strip() and documents[doc_id]:
+                record = _clean(Record(query, documents[doc_id], [], instruction, task))
+                if record is not None:
+                    records.append(record)
     return records
 
 
 def read_beir_corpus(folder: Path) -> list[str]:
     """Every document text of a BEIR folder or its corpus.jsonl (the pool for hard-negative mining, dev corpora)."""
-    problems = Problems("skip")
-    texts = []
     folder = Path(folder)
     corpus = folder if folder.is_file() else folder / "corpus.jsonl"
-    for _, obj, _ in _id_objects(corpus, problems):
-        title, body = obj.get("title") or "", obj.get("text") or ""
-        texts.append(f"{title}. {body}".strip(". ") if title else body)
-    return [t for t in texts if t.strip()]
-
-
-def _id_objects(path: Path, problems: Problems) -> Iterator[tuple[str, dict, int]]:
-    for number, text in _lines(path, problems):
-        obj = _json_object(path, number, text, problems)
-        if obj is None:
-            continue
-        if "_id" not in obj:
-            problems.report(path, number, "record has no '_id'")
-            continue
-        yield str(obj["_id"]), obj, number
+    texts = (formats.document_text(str(obj.get("title") or ""), str(obj.get("text") or ""))
+             for _, obj in json_objects(corpus, Problems("skip"), ("_id",)))
+    return [t for t in texts if t]
 
 
 def read_paraphrase(folder: Path, instruction: str | None = None, task: str | None = None,
                     problems: Problems | None = None) -> list[Record]:
-    problems = problems or Problems()
-    instruction = instruction or DEFAULT_INSTRUCTIONS["paraphrase"]
+    problems = problems or Problems(hint=SKIP_HINT)
+    instruction = instruction or SOURCE_INSTRUCTIONS["paraphrase"]
     files = [folder / name for name in ("a.toks", "b.toks", "sim.txt")]
-    columns = [list(_numbered_lines(f, problems)) for f in files]
+    columns = [list(lines(f, problems, keep_blank=True)) for f in files]
     if not len(columns[0]) == len(columns[1]) == len(columns[2]):
         raise TrainingError(f"{folder}: a.toks, b.toks and sim.txt have different line counts "
                             f"({', '.join(str(len(c)) for c in columns)})")
@@ -301,22 +199,11 @@ def read_paraphrase(folder: Path, instruction: str | None = None, task: str | No
     return records
 
 
-def _numbered_lines(path: Path, problems: Problems) -> Iterator[tuple[int, str]]:
-    # keeps blank lines: the three files are aligned line by line
-    with path.open("rb") as f:
-        for number, raw in enumerate(f, 1):
-            try:
-                yield number, raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as exc:
-                problems.report(path, number, f"not valid UTF-8 ({exc.reason})")
-                yield number, ""
-
-
 READERS = {"jsonl": read_jsonl, "beir": read_beir, "sts": read_sts, "qa": read_qa, "paraphrase": read_paraphrase}
 
 
 def read_source(source: Source, problems: Problems | None = None) -> list[Record]:
-    problems = problems or Problems()
+    problems = problems or Problems(hint=SKIP_HINT)
     records = READERS[source.kind](source.path, instruction=source.instruction,
                                    task=None if source.kind == "jsonl" else source.task, problems=problems)
     if not records:
@@ -328,7 +215,7 @@ def read_sources(specs: list[str], on_error: str = "raise") -> tuple[list[Record
     """All records of the given KIND:PATH[::INSTRUCTION] specs, and the skipped-record messages."""
     if not specs:
         raise TrainingError("no training data given")
-    problems = Problems(on_error)
+    problems = Problems(on_error, SKIP_HINT)
     per_source = [(Source.parse(spec), []) for spec in specs]
     for source, records in per_source:
         records += read_source(source, problems)

@@ -20,9 +20,9 @@ import torch
 
 from .data import Record, read_beir_corpus
 from .errors import TrainingError
-from .evaluation.data import PairData, query_instruction, read_sts
-
-TOP_K = 10
+from .evaluation.data import query_instruction, read_sts
+from .formats import PairData
+from .evaluation.metrics import TOP_K, mean_ranking_metrics, spearman
 
 
 @dataclass
@@ -115,39 +115,6 @@ def metric_label(key: str) -> tuple[str, str]:
     return task, metric.replace("_at_", "@")
 
 
-# ----- metrics --------------------------------------------------------------------------------
-def ndcg_recall_at_k(scores: np.ndarray, relevant: list[set[int]], k: int = TOP_K) -> tuple[float, float]:
-    """Mean nDCG@k (binary relevance) and recall@k of a (queries, documents) score matrix."""
-    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    ndcg, recall = [], []
-    for row, rel in zip(top, relevant):
-        hits = np.fromiter((i in rel for i in row), dtype=float, count=len(row))
-        ndcg.append((hits * discounts[:len(row)]).sum() / discounts[:min(len(rel), k)].sum())
-        recall.append(hits.sum() / len(rel))
-    return float(np.mean(ndcg)), float(np.mean(recall))
-
-
-def average_ranks(values) -> np.ndarray:
-    """1-based ranks; tied values share the mean of the ranks they span (as scipy.stats.rankdata)."""
-    values = np.asarray(values, dtype=float)
-    order = np.argsort(values, kind="stable")
-    ordered = values[order]
-    starts = np.r_[0, np.flatnonzero(ordered[1:] != ordered[:-1]) + 1]
-    ends = np.r_[starts[1:], len(values)]
-    ranks = np.empty(len(values))
-    ranks[order] = np.repeat((starts + ends + 1) / 2, ends - starts)
-    return ranks
-
-
-def spearman(x, y) -> float:
-    """Pearson correlation of the average ranks; 0.0 when either side is constant (no ordering at all)."""
-    rx, ry = average_ranks(x), average_ranks(y)
-    rx, ry = rx - rx.mean(), ry - ry.mean()
-    denominator = np.sqrt((rx ** 2).sum() * (ry ** 2).sum())
-    return float((rx * ry).sum() / denominator) if denominator > 0 else 0.0
-
-
 # ----- scoring --------------------------------------------------------------------------------
 def _encode_queries(model, data: RetrievalSet, batch_size: int) -> np.ndarray:
     vectors = [None] * len(data.queries)
@@ -165,7 +132,8 @@ def retrieval_scores(model, data: RetrievalSet, batch_size: int = 32) -> tuple[f
     for row, (query, rel) in enumerate(zip(data.queries, data.relevant)):
         if query in index and index[query] not in rel:
             scores[row, index[query]] = -np.inf  # the query itself is no answer (BEIR skips same-id hits too)
-    return ndcg_recall_at_k(scores, data.relevant)
+    metrics = mean_ranking_metrics(scores, data.relevant, TOP_K)
+    return metrics[f"nDCG@{TOP_K}"], metrics[f"recall@{TOP_K}"]
 
 
 def score_dev_set(model, dev_set: DevSet, batch_size: int = 32) -> dict[str, float]:

@@ -30,6 +30,7 @@ from typing import Callable
 import torch
 from safetensors.torch import load_file, save_file
 
+from embedder.hardware import device_name
 from embedder.model import TextPass
 
 from .data import Record
@@ -124,12 +125,6 @@ def lr_factor(step: int, config: TrainConfig) -> float:
     progress = (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps)
     cosine = 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
     return config.min_lr_ratio + (1.0 - config.min_lr_ratio) * cosine
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"1x {torch.cuda.get_device_name(device)}"
-    return f"CPU ({os.cpu_count()} cores)"
 
 
 def tau_at(step: int, config: TrainConfig) -> float:

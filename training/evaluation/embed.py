@@ -17,8 +17,9 @@ import time
 
 from embedder.dtypes import DTYPE_CHOICES, DTYPE_HELP
 from training.errors import TrainingError
+from training.formats import RetrievalData
 
-from .data import RetrievalData, query_instruction, read_task
+from .data import query_instruction, read_task
 from .embedding_cache import SIDE_NAMES, EmbeddingStore, fill, model_label
 
 

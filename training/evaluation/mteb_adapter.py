@@ -14,7 +14,8 @@ from mteb.models.model_meta import ModelMeta
 from mteb.similarity_functions import cos_sim, pairwise_cos_sim
 from mteb.types import PromptType
 
-from .data import document_text
+from training.formats import document_text
+
 from .encoders import Encoder
 
 

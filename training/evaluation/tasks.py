@@ -13,7 +13,9 @@ from mteb.abstasks.retrieval import AbsTaskRetrieval
 from mteb.abstasks.sts import AbsTaskSTS
 from mteb.abstasks.task_metadata import TaskMetadata
 
-from .data import PairData, RetrievalData, data_hash
+from training.formats import PairData, RetrievalData
+
+from .data import data_hash
 
 MTEB_TYPES = {"retrieval": ("Retrieval", "ndcg_at_10"), "sts": ("STS", "cosine_spearman"),
               "pairs": ("PairClassification", "max_ap")}

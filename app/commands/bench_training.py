@@ -1,6 +1,8 @@
 """`promptembedder bench train`, `bench convergence` and `bench levers`: the training benchmarks' command lines.
 
-Registered by app/commands/bench.py (its BENCHMARKS list); heavy imports stay inside the handlers.
+Registered by app/commands/bench.py; heavy imports stay inside the handlers (the parser is built at start-up).
+On the GPU machine, where only embedder/ and training/ need to import, run it as a module from the source
+tree: `python -m app.commands.bench_training train ...` (the same options).
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import sys
 from embedder.dtypes import DTYPE_CHOICES
 
 
-def register_bench(benchmarks) -> None:
+def register(benchmarks) -> None:
     _register_train(benchmarks)
     _register_convergence(benchmarks)
     _register_levers(benchmarks)
@@ -131,3 +133,10 @@ def bench_levers(args: argparse.Namespace) -> int:
     else:
         print(levers_table(runs))
     return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m app.commands.bench_training")
+    register(parser.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK"))
+    arguments = parser.parse_args()
+    sys.exit(arguments.handler(arguments))
