@@ -235,14 +235,12 @@ def test_bench_runs_on_cpu_with_tiny_presets(tmp_path, capsys):
 
 @pytest.mark.parametrize("source", ["hidden", "embedding"])
 def test_batched_soft_prompts_equal_one_at_a_time(source):
-    from training.prompts import soft_prompts
-
     model = pe_model(soft_token_source=source).eval()
     instructions = [INSTRUCTION, "Represent this document for retrieval.", "x"]  # different lengths
     with torch.no_grad():
-        batched = soft_prompts(model, instructions)
+        batched = model.soft_prompts(instructions)
         for text in instructions:
-            assert torch.allclose(batched[text], model.soft_prompt(text), atol=1e-5)
+            assert torch.allclose(batched[text].inputs, model.soft_prompt(text).inputs, atol=1e-5)
 
 
 def test_convergence_reads_the_dev_curve(tmp_path):

@@ -30,14 +30,13 @@ from typing import Callable
 import torch
 from safetensors.torch import load_file, save_file
 
-from embedder.model import TextPass
+from embedder.model import SoftPrompt, TextPass
 
 from .data import Record
 from .dev_score import build_dev_set, metric_label, score_dev_set, truncate_texts
 from .errors import TrainingError
 from .losses import InfoNCE
 from .mixture import TaskMixture
-from .prompts import embed, soft_prompts
 
 MODES = ("prompter", "alignment", "lora")
 LOG_FILE = "train_log.jsonl"
@@ -225,7 +224,7 @@ class Trainer:
                                 "depend on anything that trains)")
         self._block_index, self._block = None, None
         self._overheads: dict[str, int] = {}
-        self._frozen_prompts: dict[str, torch.Tensor] = {}
+        self._frozen_prompts: dict[str, torch.Tensor] = {}  # alignment mode: P's output by instruction
 
     def _dev_batches(self, records: list[Record]) -> list[list[Record]]:
         if not records:
@@ -252,15 +251,15 @@ class Trainer:
         limit = length + self._overheads[instruction]
         return [tokens[:limit] for tokens in self.model.tokenize(texts, instruction)]
 
-    def _soft_prompts(self, instructions: list[str]) -> dict[str, torch.Tensor | None]:
+    def _soft_prompts(self, instructions: list[str]) -> dict[str, SoftPrompt | None]:
         """Both sides' prompts from one batched pass of P; in alignment mode P's output is fixed and cached."""
         model = self.model
         if self.config.mode != "alignment":
-            return soft_prompts(model, instructions)
+            return model.soft_prompts(instructions)
         missing = [text for text in dict.fromkeys(instructions) if text not in self._frozen_prompts]
         if missing:
             with torch.no_grad():
-                raw = model.prompter.generate(missing, model.gumbel_tau)
+                raw = model.generate_soft_tokens(missing)
             self._frozen_prompts.update(zip(missing, raw.unbind(0)))
         return {text: model.alignment(self._frozen_prompts[text]) for text in instructions}
 
@@ -273,14 +272,14 @@ class Trainer:
         size = -(-len(order) // buckets)
         return [order[i:i + size] for i in range(0, len(order), size)]
 
-    def _embed(self, tokens: list[list[int]], soft: torch.Tensor | None,
+    def _embed(self, tokens: list[list[int]], soft: SoftPrompt | None,
                text_passes: list[TextPass] | None = None) -> torch.Tensor:
         """E's pooled output; text_passes: this side's cached text passes (text reuse), one per bucket."""
         parts = self._buckets(tokens)
         if text_passes is not None:
             outputs = [self.model.embedding.soft_pass(text, soft, keep_text=True) for text in text_passes]
         else:
-            outputs = [embed(self.model, [tokens[i] for i in part], soft, self.suffix_cached) for part in parts]
+            outputs = [self.model.embed([tokens[i] for i in part], soft, self.suffix_cached) for part in parts]
         if len(parts) == 1:
             return outputs[0]
         out = torch.cat(outputs)
