@@ -408,6 +408,9 @@ class PromptEmbedder(nn.Module):
         super().__init__()
         config.validate()
         self.config, self.embedding, self.prompter, self.alignment = config, embedding, prompter, alignment
+        # alignments to other Embedding LLMs (state dicts by backbone name): unused here, kept so that a saved
+        # checkpoint still holds them and --backbone can pick one at load time (add_alignment, set_embedding)
+        self.extra_alignments: dict[str, dict[str, torch.Tensor]] = {}
         self.gumbel_tau = config.gumbel_tau
         self._soft_cache: dict[str, SoftPrompt] = {}
         self._fingerprint: str | None = None
@@ -490,6 +493,24 @@ class PromptEmbedder(nn.Module):
         self._soft_cache.clear()  # cached prompts are stale once weights can change
         self._fingerprint = None
         return super().train(mode)
+
+    # ----- backbones and their alignments ---------------------------------------------------
+    def add_alignment(self, backbone: str, state: dict[str, torch.Tensor]) -> None:
+        """Keep an alignment (state dict) to another Embedding LLM, saved with the model; replaces an earlier one."""
+        if backbone == self.embedding.name:
+            raise ValueError(f"'{backbone}' is the active backbone: its alignment is self.alignment")
+        self.extra_alignments[backbone] = {k: v.detach().cpu().clone() for k, v in state.items()}
+
+    def set_embedding(self, embedding: EmbeddingLLM, alignment: Alignment) -> None:
+        """Run on another Embedding LLM through its new alignment. The current alignment is kept
+        (add_alignment); one kept earlier for the new backbone is dropped, since the new one replaces it."""
+        previous = self.embedding.name, self.alignment.state_dict()
+        self.extra_alignments.pop(embedding.name, None)
+        self.embedding, self.alignment = embedding, alignment
+        self.config.embedding_backbone = embedding.name
+        self.add_alignment(*previous)
+        self._soft_cache.clear()
+        self._fingerprint = None
 
     # ----- the forward pass -----------------------------------------------------------------
     def generate_soft_tokens(self, instructions: Sequence[str]) -> torch.Tensor:
