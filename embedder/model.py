@@ -411,7 +411,7 @@ class PromptEmbedder(nn.Module):
         # alignments to other Embedding LLMs (state dicts by backbone name): unused here, kept so that a saved
         # checkpoint still holds them and --backbone can pick one at load time (add_alignment, set_embedding)
         self.extra_alignments: dict[str, dict[str, torch.Tensor]] = {}
-        self.gumbel_tau = config.gumbel_tau
+        self._gumbel_tau = config.gumbel_tau
         self._soft_cache: dict[str, SoftPrompt] = {}
         self._fingerprint: str | None = None
 
@@ -494,6 +494,14 @@ class PromptEmbedder(nn.Module):
         self._fingerprint = None
         return super().train(mode)
 
+    def set_padding_side(self, side: str) -> None:
+        """Pad E's batches on the "left" or the "right" (default: the tokenizer's side). The vectors are the
+        same either way (positions count real tokens only); the trainer pads right, since left-padded rows
+        gave NaN gradients (findings)."""
+        if side not in ("left", "right"):
+            raise ValueError(f"padding side must be 'left' or 'right', not {side!r}")
+        self.embedding.left_pad = side == "left"
+
     # ----- backbones and their alignments ---------------------------------------------------
     def add_alignment(self, backbone: str, state: dict[str, torch.Tensor]) -> None:
         """Keep an alignment (state dict) to another Embedding LLM, saved with the model; replaces an earlier one."""
@@ -512,10 +520,31 @@ class PromptEmbedder(nn.Module):
         self._soft_cache.clear()
         self._fingerprint = None
 
+    # ----- the relaxation temperature -------------------------------------------------------
+    @property
+    def gumbel_tau(self) -> float:
+        """The temperature P generates at now: the config's (what a checkpoint saves) unless set otherwise."""
+        return self._gumbel_tau
+
+    def set_gumbel_tau(self, tau: float) -> None:
+        """Generate at tau from now on (the trainer anneals it); the config's, which is saved, stays."""
+        self._gumbel_tau = tau
+        self._soft_cache.clear()  # prompts cached at the old temperature are stale
+
+    @contextlib.contextmanager
+    def at_gumbel_tau(self, tau: float):
+        """Generate at tau inside the block (e.g. the config's, as a reloaded checkpoint would), then as before."""
+        previous = self._gumbel_tau
+        self.set_gumbel_tau(tau)
+        try:
+            yield self
+        finally:
+            self.set_gumbel_tau(previous)
+
     # ----- the forward pass -----------------------------------------------------------------
     def generate_soft_tokens(self, instructions: Sequence[str]) -> torch.Tensor:
         """P's (N, K, d_P) soft token vectors, before the alignment: one batched relaxed generation at gumbel_tau."""
-        return self.prompter.generate(instructions, self.gumbel_tau)
+        return self.prompter.generate(instructions, self._gumbel_tau)
 
     def soft_prompts(self, instructions: Sequence[str]) -> dict[str, SoftPrompt | None]:
         """Aligned soft prompts by instruction from one batched pass of P (None in text mode), never cached:

@@ -82,7 +82,7 @@ def test_instructions_matter_and_encoding_is_deterministic(arch):
 @pytest.mark.parametrize("left_pad", [False, True])
 def test_batch_equals_one_by_one_with_either_padding_side(arch, placement, pooling, left_pad):
     model = build(arch, placement=placement, pooling=pooling)
-    model.embedding.left_pad = left_pad
+    model.set_padding_side("left" if left_pad else "right")
     batch = model.encode(TEXTS, instruction="find it", batch_size=4)
     single = np.stack([model.encode(t, instruction="find it") for t in TEXTS])
     np.testing.assert_allclose(batch, single, atol=ATOL)
@@ -91,7 +91,7 @@ def test_batch_equals_one_by_one_with_either_padding_side(arch, placement, pooli
 def test_padding_side_does_not_change_the_vectors():
     model = build("tiny-llama")
     right = model.encode(TEXTS, instruction="find it")
-    model.embedding.left_pad = True
+    model.set_padding_side("left")
     np.testing.assert_allclose(model.encode(TEXTS, instruction="find it"), right, atol=ATOL)
 
 

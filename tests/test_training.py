@@ -278,7 +278,7 @@ def test_saved_model_runs_at_the_annealed_temperature_and_alignment_keeps_it(tmp
     # the run records what it ran on (the model card's hardware line)
     assert json.loads((tmp_path / "base" / "training_args.json").read_text())["device"].startswith("CPU (")
     # the in-process model at the end of training and the checkpoint are the same embedder
-    model.gumbel_tau = 0.3
+    model.set_gumbel_tau(0.3)
     assert torch.allclose(torch.as_tensor(model.encode(["a cat"])), torch.as_tensor(reloaded.encode(["a cat"])))
     # alignment-only training leaves P, and the temperature P's output was computed at, as they were
     aligned = attach_backbone(reloaded, "tiny-qwen2")

@@ -203,7 +203,7 @@ class Trainer:
                                      retrieval=config.dev_retrieval, max_sts_pairs=max_sts_pairs,
                                      shorten=lambda texts: truncate_texts(model, texts, config.document_length))
         self.loss = InfoNCE(config.temperature, config.learnable_temperature).to(self.device)
-        self.model.embedding.left_pad = False  # right padding: left-padded rows gave NaN gradients (findings)
+        model.set_padding_side("right")  # left-padded rows gave NaN gradients (findings)
         if config.mode == "prompter" and model.prompter is not None:
             # the saved model runs where the anneal ends (noise-free); alignment mode keeps the checkpoint's tau,
             # since P's frozen output must be the one inference will see
@@ -353,12 +353,9 @@ class Trainer:
     def dev_scores(self) -> dict:
         """Retrieval and STS dev scores of the model as it would be saved now: at the relaxation temperature
         of its config (what a reloaded checkpoint uses), not the annealed training one."""
-        start, training_tau = time.perf_counter(), self.model.gumbel_tau
-        self.model.gumbel_tau = self.model.config.gumbel_tau
-        try:
+        start = time.perf_counter()
+        with self.model.at_gumbel_tau(self.model.config.gumbel_tau):
             scores = score_dev_set(self.model, self.dev_set, self.config.batch_size)
-        finally:
-            self.model.gumbel_tau = training_tau
         if self.model.prompter is not None:
             scores["dev_tau"] = self.model.config.gumbel_tau
         return {**scores, "dev_s": time.perf_counter() - start}
@@ -391,7 +388,7 @@ class Trainer:
             while step < config.max_steps:
                 start = time.perf_counter()
                 if config.mode == "prompter":
-                    self.model.gumbel_tau = tau_at(step, config)
+                    self.model.set_gumbel_tau(tau_at(step, config))
                 factor = lr_factor(step, config)
                 for group in self.optimizer.param_groups:
                     group["lr"] = group["base_lr"] * factor
