@@ -83,7 +83,7 @@ def _input_embedding_matrix(lm: nn.Module) -> torch.Tensor:
     return emb.weight * scale.to(emb.weight.dtype) if scale is not None else emb.weight
 
 
-def _decoder(lm: nn.Module) -> nn.Module:
+def base_decoder(lm: nn.Module) -> nn.Module:
     """The transformer without its LM head: we need hidden states, not 150k-way logits."""
     base = lm.get_base_model() if hasattr(lm, "get_base_model") else lm  # PEFT wrapper
     return getattr(base, base.base_model_prefix)
@@ -167,7 +167,7 @@ class PromptingLLM(nn.Module):
         ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=device)
         mask = (torch.arange(width, device=device)[None] < lengths[:, None]).long()
         positions = torch.arange(width, device=device)[None].expand(count, -1)
-        decoder, table = _decoder(self.lm), _input_embedding_matrix(self.lm)
+        decoder, table = base_decoder(self.lm), _input_embedding_matrix(self.lm)
         out = decoder(input_ids=ids, attention_mask=mask, position_ids=positions, **cache_arguments(decoder))
         hidden = out.last_hidden_state[torch.arange(count, device=device), lengths - 1]
         vectors = []
@@ -317,7 +317,7 @@ class EmbeddingLLM(nn.Module):
             x = torch.where(is_soft, soft.inputs.to(x.dtype)[lay.soft_index.clamp(min=0)], x)
             offsets = soft.layer_offsets
         with self._deep_offsets(offsets, lay.soft_index):
-            hidden = _decoder(self.lm)(
+            hidden = base_decoder(self.lm)(
                 inputs_embeds=x, attention_mask=lay.attention_mask, position_ids=lay.position_ids, use_cache=False
             ).last_hidden_state
         pooled = self._pool(hidden, lay.attention_mask, lay.last_index)
@@ -338,7 +338,7 @@ class EmbeddingLLM(nn.Module):
         lay = self.layout(token_lists, 0)
         device = self.lm.get_input_embeddings().weight.device
         mask, positions = lay.attention_mask.to(device), lay.position_ids.to(device)
-        decoder = _decoder(self.lm)
+        decoder = base_decoder(self.lm)
         out = decoder(input_ids=lay.input_ids.to(device), attention_mask=mask, position_ids=positions,
                       **cache_arguments(decoder))
         text_sum = (out.last_hidden_state.float() * mask[..., None]).sum(1) if self.pooling == "mean" else None
@@ -356,7 +356,7 @@ class EmbeddingLLM(nn.Module):
         soft_positions = lengths + torch.arange(k, device=device)
         full_mask = torch.cat([text.mask, torch.ones(batch, k, dtype=text.mask.dtype, device=device)], 1)
         x = soft.inputs.to(self.lm.get_input_embeddings().weight.dtype)[None].expand(batch, -1, -1)
-        decoder = _decoder(self.lm)
+        decoder = base_decoder(self.lm)
         with self._deep_offsets(soft.layer_offsets):  # this pass holds exactly the K soft positions of every row
             hidden = decoder(inputs_embeds=x, attention_mask=full_mask, position_ids=soft_positions,
                              **cache_arguments(decoder, cache)).last_hidden_state
@@ -385,7 +385,7 @@ class EmbeddingLLM(nn.Module):
                 return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
             return add
 
-        layers = _decoder(self.lm).layers
+        layers = base_decoder(self.lm).layers
         handles = [layer.register_forward_hook(hook(i)) for i, layer in enumerate(layers)]
         try:
             yield

@@ -35,7 +35,7 @@ from types import SimpleNamespace
 
 import torch
 
-from embedder.model import (EmbeddingLLM, PromptEmbedder, PromptEmbedderConfig, PromptingLLM, _decoder, add_lora,
+from embedder.model import (EmbeddingLLM, PromptEmbedder, PromptEmbedderConfig, PromptingLLM, add_lora, base_decoder,
                             new_alignment)
 
 from .losses import InfoNCE
@@ -160,7 +160,7 @@ def run_config(name: str, preset: str, device: torch.device, batch_size: int, qu
     if compile:  # the transformer layers of every LLM in the configuration
         lms = [model.embedding.lm] + ([model.prompter.lm] if model.prompter is not None else [])
         for lm in lms:
-            for layer in _decoder(lm).layers:
+            for layer in base_decoder(lm).layers:
                 layer.compile()
     vocab = SHAPES[PRESETS[preset][0]]["vocab_size"]
     generator = torch.Generator().manual_seed(0)
