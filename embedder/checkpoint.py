@@ -93,7 +93,7 @@ def trained_state(model) -> dict[str, dict[str, torch.Tensor]]:
         state[f"alignment-{model.embedding.name}"] = {
             k: v.detach().cpu().contiguous() for k, v in model.alignment.state_dict().items()
         }
-        for name, tensors in getattr(model, "extra_alignments", {}).items():
+        for name, tensors in model.extra_alignments.items():
             state.setdefault(f"alignment-{name}", tensors)
     if config.embedding_lora is not None:
         state["embedding_lora"] = _lora_state(model.embedding.lm)
@@ -165,9 +165,9 @@ def load_checkpoint(cls, directory: Path, backbone: str | None = None, cuda: boo
                 raise BackboneError(f"{directory}: prompter weights do not match (missing {missing[:3]}, "
                                     f"unexpected {unexpected[:3]})")
         model.alignment.load_state_dict(tensors(f"alignment-{backbone}"))
-        model.extra_alignments = {
-            name: tensors(f"alignment-{name}") for name in config.aligned_backbones if name != backbone
-        }
+        for name in config.aligned_backbones:
+            if name != backbone:
+                model.add_alignment(name, tensors(f"alignment-{name}"))
     if config.embedding_lora is not None:
         set_peft_model_state_dict(model.embedding.lm, tensors("embedding_lora"))
     model.eval()

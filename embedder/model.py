@@ -83,7 +83,7 @@ def _input_embedding_matrix(lm: nn.Module) -> torch.Tensor:
     return emb.weight * scale.to(emb.weight.dtype) if scale is not None else emb.weight
 
 
-def _decoder(lm: nn.Module) -> nn.Module:
+def base_decoder(lm: nn.Module) -> nn.Module:
     """The transformer without its LM head: we need hidden states, not 150k-way logits."""
     base = lm.get_base_model() if hasattr(lm, "get_base_model") else lm  # PEFT wrapper
     return getattr(base, base.base_model_prefix)
@@ -167,7 +167,7 @@ class PromptingLLM(nn.Module):
         ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=device)
         mask = (torch.arange(width, device=device)[None] < lengths[:, None]).long()
         positions = torch.arange(width, device=device)[None].expand(count, -1)
-        decoder, table = _decoder(self.lm), _input_embedding_matrix(self.lm)
+        decoder, table = base_decoder(self.lm), _input_embedding_matrix(self.lm)
         out = decoder(input_ids=ids, attention_mask=mask, position_ids=positions, **cache_arguments(decoder))
         hidden = out.last_hidden_state[torch.arange(count, device=device), lengths - 1]
         vectors = []
@@ -188,9 +188,24 @@ class PromptingLLM(nn.Module):
             hidden = out.last_hidden_state[:, -1]
         return torch.stack(vectors, 1).float()
 
-    def forward(self, instruction: str, tau: float) -> torch.Tensor:
-        """(K, d_P) soft token vectors for one instruction."""
-        return self.generate([instruction], tau)[0]
+
+@dataclass
+class SoftPrompt:
+    """An instruction's aligned soft tokens, as the Embedding LLM reads them.
+
+    A batch of instructions carries one more leading dim on both tensors; rows() splits it."""
+
+    inputs: torch.Tensor  # (K, d_E): the input vectors at the K soft positions
+    layer_offsets: torch.Tensor | None = None  # (layers, K, d_E): a deep alignment's offsets, added after each layer
+
+    @property
+    def num_tokens(self) -> int:
+        return self.inputs.shape[-2]
+
+    def rows(self) -> list[SoftPrompt]:
+        """One SoftPrompt per instruction of a batched one."""
+        offsets = [None] * len(self.inputs) if self.layer_offsets is None else self.layer_offsets.unbind(0)
+        return [SoftPrompt(inputs, layer) for inputs, layer in zip(self.inputs.unbind(0), offsets)]
 
 
 class Alignment(nn.Module):
@@ -203,8 +218,7 @@ class Alignment(nn.Module):
     With deep_rank r > 0 it also maps P's vectors to one offset per layer of E (rank r, zero at
     initialisation, so training starts from the plain method), added to the residual stream at the
     soft positions: the soft tokens then steer every layer, not only the input. It is part of the
-    alignment, so moving to another backbone still trains the alignment alone. The output is then
-    (1 + layers, K, d_E): the input vectors, then each layer's offsets.
+    alignment, so moving to another backbone still trains the alignment alone.
     """
 
     def __init__(self, d_in: int, d_out: int, target_norm: float, deep_rank: int = 0, layers: int = 0):
@@ -216,14 +230,14 @@ class Alignment(nn.Module):
             self.deep_down = nn.Linear(d_in, deep_rank, bias=False)
             self.deep_up = nn.Parameter(torch.zeros(layers, deep_rank, d_out))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> SoftPrompt:
+        """x: (..., K, d_P), with any leading dims (a batch of instructions)."""
         y = self.proj(x)
         scale = self.target_norm * self.log_scale.clamp(-3.0, 3.0).exp()
         y = y / y.norm(dim=-1, keepdim=True).clamp_min(1e-6) * scale
         if not hasattr(self, "deep_up"):
-            return y
-        offsets = torch.einsum("...kr,lrd->...lkd", self.deep_down(x), self.deep_up)
-        return torch.cat([y.unsqueeze(-3), offsets], -3)  # x may carry leading dims (a batch of instructions)
+            return SoftPrompt(y)
+        return SoftPrompt(y, torch.einsum("...kr,lrd->...lkd", self.deep_down(x), self.deep_up))
 
 
 @dataclass
@@ -288,28 +302,28 @@ class EmbeddingLLM(nn.Module):
         positions = (mask.cumsum(1) - 1).clamp_(min=0)
         return Layout(ids, mask, positions, soft, last)
 
-    def forward(self, token_lists: Sequence[Sequence[int]], soft: torch.Tensor | None,
+    def forward(self, token_lists: Sequence[Sequence[int]], soft: SoftPrompt | None,
                 output_hidden: bool = False):
-        """Pooled (B, d_E) embeddings, not normalised. soft: (K, d_E) shared by the batch, or None."""
-        num_soft = 0 if soft is None else soft.shape[-2]
+        """Pooled (B, d_E) embeddings, not normalised. soft: shared by the batch, or None (text mode)."""
+        num_soft = 0 if soft is None else soft.num_tokens
         lay = self.layout(token_lists, num_soft)
         device = self.lm.get_input_embeddings().weight.device
         lay = Layout(*(t.to(device) for t in (lay.input_ids, lay.attention_mask, lay.position_ids,
                                               lay.soft_index, lay.last_index)))
         x = self.lm.get_input_embeddings()(lay.input_ids)
-        soft, offsets = split_soft(soft)
         is_soft = (lay.soft_index >= 0)[..., None]
+        offsets = None
         if soft is not None:
-            soft = soft.to(x.dtype)
-            x = torch.where(is_soft, soft[lay.soft_index.clamp(min=0)], x)
+            x = torch.where(is_soft, soft.inputs.to(x.dtype)[lay.soft_index.clamp(min=0)], x)
+            offsets = soft.layer_offsets
         with self._deep_offsets(offsets, lay.soft_index):
-            hidden = _decoder(self.lm)(
+            hidden = base_decoder(self.lm)(
                 inputs_embeds=x, attention_mask=lay.attention_mask, position_ids=lay.position_ids, use_cache=False
             ).last_hidden_state
         pooled = self._pool(hidden, lay.attention_mask, lay.last_index)
         return (pooled, hidden, lay) if output_hidden else pooled
 
-    def forward_suffix_cached(self, token_lists: Sequence[Sequence[int]], soft: torch.Tensor) -> torch.Tensor:
+    def forward_suffix_cached(self, token_lists: Sequence[Sequence[int]], soft: SoftPrompt) -> torch.Tensor:
         """Suffix placement in two passes: the text without autograd, then only the K soft positions.
 
         Same result as forward() with placement "suffix" (the text never sees the soft tokens), at
@@ -324,27 +338,26 @@ class EmbeddingLLM(nn.Module):
         lay = self.layout(token_lists, 0)
         device = self.lm.get_input_embeddings().weight.device
         mask, positions = lay.attention_mask.to(device), lay.position_ids.to(device)
-        decoder = _decoder(self.lm)
+        decoder = base_decoder(self.lm)
         out = decoder(input_ids=lay.input_ids.to(device), attention_mask=mask, position_ids=positions,
                       **cache_arguments(decoder))
         text_sum = (out.last_hidden_state.float() * mask[..., None]).sum(1) if self.pooling == "mean" else None
         return TextPass(returned_cache(out), mask, text_sum)
 
-    def soft_pass(self, text: "TextPass", soft: torch.Tensor, keep_text: bool = False) -> torch.Tensor:
+    def soft_pass(self, text: "TextPass", soft: SoftPrompt, keep_text: bool = False) -> torch.Tensor:
         """Pooled (B, d_E) from the K soft positions over a text pass; differentiable through soft.
 
         keep_text: leave the text pass as it was, for another soft pass (the cache is copied: a pass
         appends the soft positions to it)."""
         device = text.mask.device
         cache = copy.deepcopy(text.cache) if keep_text else text.cache
-        batch, k = text.mask.shape[0], soft.shape[-2]
+        batch, k = text.mask.shape[0], soft.num_tokens
         lengths = text.mask.sum(1, keepdim=True)
         soft_positions = lengths + torch.arange(k, device=device)
         full_mask = torch.cat([text.mask, torch.ones(batch, k, dtype=text.mask.dtype, device=device)], 1)
-        soft, offsets = split_soft(soft)
-        x = soft.to(self.lm.get_input_embeddings().weight.dtype)[None].expand(batch, -1, -1)
-        decoder = _decoder(self.lm)
-        with self._deep_offsets(offsets):  # this pass holds exactly the K soft positions of every row
+        x = soft.inputs.to(self.lm.get_input_embeddings().weight.dtype)[None].expand(batch, -1, -1)
+        decoder = base_decoder(self.lm)
+        with self._deep_offsets(soft.layer_offsets):  # this pass holds exactly the K soft positions of every row
             hidden = decoder(inputs_embeds=x, attention_mask=full_mask, position_ids=soft_positions,
                              **cache_arguments(decoder, cache)).last_hidden_state
         if self.pooling == "last":
@@ -372,7 +385,7 @@ class EmbeddingLLM(nn.Module):
                 return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
             return add
 
-        layers = _decoder(self.lm).layers
+        layers = base_decoder(self.lm).layers
         handles = [layer.register_forward_hook(hook(i)) for i, layer in enumerate(layers)]
         try:
             yield
@@ -395,8 +408,11 @@ class PromptEmbedder(nn.Module):
         super().__init__()
         config.validate()
         self.config, self.embedding, self.prompter, self.alignment = config, embedding, prompter, alignment
-        self.gumbel_tau = config.gumbel_tau
-        self._soft_cache: dict[str, torch.Tensor] = {}
+        # alignments to other Embedding LLMs (state dicts by backbone name): unused here, kept so that a saved
+        # checkpoint still holds them and --backbone can pick one at load time (add_alignment, set_embedding)
+        self.extra_alignments: dict[str, dict[str, torch.Tensor]] = {}
+        self._gumbel_tau = config.gumbel_tau
+        self._soft_cache: dict[str, SoftPrompt] = {}
         self._fingerprint: str | None = None
 
     # ----- construction ---------------------------------------------------------------------
@@ -478,18 +494,86 @@ class PromptEmbedder(nn.Module):
         self._fingerprint = None
         return super().train(mode)
 
+    def set_padding_side(self, side: str) -> None:
+        """Pad E's batches on the "left" or the "right" (default: the tokenizer's side). The vectors are the
+        same either way (positions count real tokens only); the trainer pads right, since left-padded rows
+        gave NaN gradients (findings)."""
+        if side not in ("left", "right"):
+            raise ValueError(f"padding side must be 'left' or 'right', not {side!r}")
+        self.embedding.left_pad = side == "left"
+
+    # ----- backbones and their alignments ---------------------------------------------------
+    def add_alignment(self, backbone: str, state: dict[str, torch.Tensor]) -> None:
+        """Keep an alignment (state dict) to another Embedding LLM, saved with the model; replaces an earlier one."""
+        if backbone == self.embedding.name:
+            raise ValueError(f"'{backbone}' is the active backbone: its alignment is self.alignment")
+        self.extra_alignments[backbone] = {k: v.detach().cpu().clone() for k, v in state.items()}
+
+    def set_embedding(self, embedding: EmbeddingLLM, alignment: Alignment) -> None:
+        """Run on another Embedding LLM through its new alignment. The current alignment is kept
+        (add_alignment); one kept earlier for the new backbone is dropped, since the new one replaces it."""
+        previous = self.embedding.name, self.alignment.state_dict()
+        self.extra_alignments.pop(embedding.name, None)
+        self.embedding, self.alignment = embedding, alignment
+        self.config.embedding_backbone = embedding.name
+        self.add_alignment(*previous)
+        self._soft_cache.clear()
+        self._fingerprint = None
+
+    # ----- the relaxation temperature -------------------------------------------------------
+    @property
+    def gumbel_tau(self) -> float:
+        """The temperature P generates at now: the config's (what a checkpoint saves) unless set otherwise."""
+        return self._gumbel_tau
+
+    def set_gumbel_tau(self, tau: float) -> None:
+        """Generate at tau from now on (the trainer anneals it); the config's, which is saved, stays."""
+        self._gumbel_tau = tau
+        self._soft_cache.clear()  # prompts cached at the old temperature are stale
+
+    @contextlib.contextmanager
+    def at_gumbel_tau(self, tau: float):
+        """Generate at tau inside the block (e.g. the config's, as a reloaded checkpoint would), then as before."""
+        previous = self._gumbel_tau
+        self.set_gumbel_tau(tau)
+        try:
+            yield self
+        finally:
+            self.set_gumbel_tau(previous)
+
     # ----- the forward pass -----------------------------------------------------------------
-    def soft_prompt(self, instruction: str) -> torch.Tensor | None:
-        """(K, d_E) aligned soft tokens for an instruction; cached at inference."""
+    def generate_soft_tokens(self, instructions: Sequence[str]) -> torch.Tensor:
+        """P's (N, K, d_P) soft token vectors, before the alignment: one batched relaxed generation at gumbel_tau."""
+        return self.prompter.generate(instructions, self._gumbel_tau)
+
+    def soft_prompts(self, instructions: Sequence[str]) -> dict[str, SoftPrompt | None]:
+        """Aligned soft prompts by instruction from one batched pass of P (None in text mode), never cached:
+        a training step's two sides in one pass."""
         if self.prompter is None:
-            return None
+            return dict.fromkeys(instructions)
+        unique = list(dict.fromkeys(instructions))
+        return dict(zip(unique, self.alignment(self.generate_soft_tokens(unique)).rows()))
+
+    def soft_prompt(self, instruction: str) -> SoftPrompt | None:
+        """One instruction's soft prompt; cached at inference. Generated alone: padding in a batch changes the
+        float rounding, and a cached prompt must not depend on what shared its batch."""
         cacheable = not self.training and not torch.is_grad_enabled()
         if cacheable and instruction in self._soft_cache:
             return self._soft_cache[instruction]
-        soft = self.alignment(self.prompter(instruction, self.gumbel_tau))
-        if cacheable:
+        soft = self.soft_prompts([instruction])[instruction]
+        if cacheable and soft is not None:
             self._soft_cache[instruction] = soft
         return soft
+
+    def embed(self, token_lists: Sequence[Sequence[int]], soft: SoftPrompt | None,
+              cached_text: bool = False) -> torch.Tensor:
+        """Pooled embeddings (B, d_E) of tokenized texts under a soft prompt (None in text mode).
+
+        cached_text: suffix placement only; run the text without autograd, then the soft tokens.
+        """
+        if cached_text and soft is not None and self.config.placement == "suffix":
+            return self.embedding.forward_suffix_cached(token_lists, soft)
+        return self.embedding(token_lists, soft)
 
     def tokenize(self, texts: Sequence[str], instruction: str) -> list[list[int]]:
         if self.config.text_mode and instruction:
@@ -498,14 +582,8 @@ class PromptEmbedder(nn.Module):
         return self.tokenizer(list(texts), truncation=True, max_length=room)["input_ids"]
 
     def forward(self, token_lists: Sequence[Sequence[int]], instruction: str, cached_text: bool = False):
-        """Pooled embeddings (B, d_E), differentiable through A and P.
-
-        cached_text: suffix placement only; run the text without autograd, then the soft tokens.
-        """
-        soft = self.soft_prompt(instruction)
-        if cached_text and soft is not None and self.config.placement == "suffix":
-            return self.embedding.forward_suffix_cached(token_lists, soft)
-        return self.embedding(token_lists, soft)
+        """Pooled embeddings (B, d_E), differentiable through A and P (see embed for cached_text)."""
+        return self.embed(token_lists, self.soft_prompt(instruction), cached_text)
 
     # ----- encode ---------------------------------------------------------------------------
     def encode(self, texts: str | Sequence[str], instruction: str | None = None, batch_size: int = 32,
@@ -651,13 +729,6 @@ def resolve_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPE_CHOICES)}, not {dtype!r}")
     return DTYPES[dtype]
-
-
-def split_soft(soft: torch.Tensor | None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """(K, d_E) input vectors and, from a deep alignment's (1 + layers, K, d_E) output, the layer offsets."""
-    if soft is None or soft.dim() == 2:
-        return soft, None
-    return soft[0], soft[1:]
 
 
 def new_alignment(prompter: PromptingLLM, embedding: EmbeddingLLM, seed: int = 0, deep_rank: int = 0) -> Alignment:

@@ -21,8 +21,7 @@ def main(checkpoint: str, sts_dev: str, *taus: str) -> None:
     model = PromptEmbedder.from_pretrained(checkpoint, device="cpu")
     dev = build_dev_set([], sts_path=sts_dev)
     for tau in map(float, taus):
-        model.config.gumbel_tau = model.gumbel_tau = tau
-        model.train(False)  # clears the soft-prompt cache, computed at the previous temperature
+        model.set_gumbel_tau(tau)  # also drops prompts cached at the previous temperature
         start = time.time()
         scores = score_dev_set(model, dev, batch_size=32)
         print(json.dumps({"tau": tau, **scores, "seconds": round(time.time() - start)}), flush=True)

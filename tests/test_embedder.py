@@ -49,10 +49,10 @@ def test_one_step_trains_prompter_and_alignment_never_the_embedding_llm(arch, pl
     before_e, before_p, before_a = snapshot(model.embedding), snapshot(model.prompter), snapshot(model.alignment)
 
     soft = model.soft_prompt("find it")
-    soft.retain_grad()
+    soft.inputs.retain_grad()
     docs = model.embedding(model.tokenize(TEXTS, ""), soft)
     (F.normalize(docs, dim=-1) @ F.normalize(docs, dim=-1).T).triu(1).sum().backward()
-    assert torch.isfinite(soft.grad).all() and soft.grad.abs().sum() > 0
+    assert torch.isfinite(soft.inputs.grad).all() and soft.inputs.grad.abs().sum() > 0
 
     model.zero_grad()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
@@ -82,7 +82,7 @@ def test_instructions_matter_and_encoding_is_deterministic(arch):
 @pytest.mark.parametrize("left_pad", [False, True])
 def test_batch_equals_one_by_one_with_either_padding_side(arch, placement, pooling, left_pad):
     model = build(arch, placement=placement, pooling=pooling)
-    model.embedding.left_pad = left_pad
+    model.set_padding_side("left" if left_pad else "right")
     batch = model.encode(TEXTS, instruction="find it", batch_size=4)
     single = np.stack([model.encode(t, instruction="find it") for t in TEXTS])
     np.testing.assert_allclose(batch, single, atol=ATOL)
@@ -91,7 +91,7 @@ def test_batch_equals_one_by_one_with_either_padding_side(arch, placement, pooli
 def test_padding_side_does_not_change_the_vectors():
     model = build("tiny-llama")
     right = model.encode(TEXTS, instruction="find it")
-    model.embedding.left_pad = True
+    model.set_padding_side("left")
     np.testing.assert_allclose(model.encode(TEXTS, instruction="find it"), right, atol=ATOL)
 
 
@@ -125,7 +125,7 @@ def test_soft_prompt_is_cached_at_inference_and_recomputed_in_training():
         assert model.soft_prompt("a") is model.soft_prompt("a")
     model.train()
     assert model.soft_prompt("a") is not model.soft_prompt("a")
-    assert model.soft_prompt("a").requires_grad
+    assert model.soft_prompt("a").inputs.requires_grad
 
 
 def test_straight_through_and_embedding_source_run_and_differ():
@@ -140,7 +140,7 @@ def test_alignment_matches_the_embedding_scale_of_gemma():
     table = model.embedding.lm.get_input_embeddings()
     real_norm = table(torch.arange(100, device=model.device)).float().norm(dim=-1).mean()
     with torch.no_grad():
-        soft_norm = model.soft_prompt("x").float().norm(dim=-1).mean().to(real_norm.device)
+        soft_norm = model.soft_prompt("x").inputs.float().norm(dim=-1).mean().to(real_norm.device)
     assert real_norm > table.weight[:100].float().norm(dim=-1).mean() * 2  # Gemma scales by sqrt(d)
     torch.testing.assert_close(soft_norm, real_norm, rtol=0.05, atol=0)
 

@@ -235,14 +235,12 @@ def test_bench_runs_on_cpu_with_tiny_presets(tmp_path, capsys):
 
 @pytest.mark.parametrize("source", ["hidden", "embedding"])
 def test_batched_soft_prompts_equal_one_at_a_time(source):
-    from training.prompts import soft_prompts
-
     model = pe_model(soft_token_source=source).eval()
     instructions = [INSTRUCTION, "Represent this document for retrieval.", "x"]  # different lengths
     with torch.no_grad():
-        batched = soft_prompts(model, instructions)
+        batched = model.soft_prompts(instructions)
         for text in instructions:
-            assert torch.allclose(batched[text], model.soft_prompt(text), atol=1e-5)
+            assert torch.allclose(batched[text].inputs, model.soft_prompt(text).inputs, atol=1e-5)
 
 
 def test_convergence_reads_the_dev_curve(tmp_path):
@@ -280,7 +278,7 @@ def test_saved_model_runs_at_the_annealed_temperature_and_alignment_keeps_it(tmp
     # the run records what it ran on (the model card's hardware line)
     assert json.loads((tmp_path / "base" / "training_args.json").read_text())["device"].startswith("CPU (")
     # the in-process model at the end of training and the checkpoint are the same embedder
-    model.gumbel_tau = 0.3
+    model.set_gumbel_tau(0.3)
     assert torch.allclose(torch.as_tensor(model.encode(["a cat"])), torch.as_tensor(reloaded.encode(["a cat"])))
     # alignment-only training leaves P, and the temperature P's output was computed at, as they were
     aligned = attach_backbone(reloaded, "tiny-qwen2")

@@ -22,15 +22,10 @@ def attach_backbone(model, backbone: str, seed: int = 0):
     if backbone == model.embedding.name:
         raise TrainingError(f"the checkpoint already runs on '{backbone}'; name another backbone")
     device, dtype = model.device, model.dtype_name
-    extra = dict(getattr(model, "extra_alignments", {}))
-    extra[model.embedding.name] = {k: v.detach().cpu().clone() for k, v in model.alignment.state_dict().items()}
-    extra.pop(backbone, None)  # re-aligning replaces an earlier alignment to this backbone
     lm, tokenizer = load_backbone(backbone)
     embedding = EmbeddingLLM(lm, tokenizer, backbone, model.config.placement, model.config.pooling)
-    model.embedding = embedding
-    model.config.embedding_backbone = backbone
-    model.alignment = new_alignment(model.prompter, embedding, seed, model.config.deep_rank)
-    model.extra_alignments = extra
+    # the old alignment is kept; re-aligning replaces an earlier alignment to this backbone
+    model.set_embedding(embedding, new_alignment(model.prompter, embedding, seed, model.config.deep_rank))
     model.to_device(device, dtype)
     model.train()  # clears the soft-prompt cache and the fingerprint of the old backbone
     return model

@@ -35,11 +35,10 @@ from types import SimpleNamespace
 import torch
 
 from embedder.hardware import device_name
-from embedder.model import (EmbeddingLLM, PromptEmbedder, PromptEmbedderConfig, PromptingLLM, _decoder, add_lora,
+from embedder.model import (EmbeddingLLM, PromptEmbedder, PromptEmbedderConfig, PromptingLLM, add_lora, base_decoder,
                             new_alignment)
 
 from .losses import InfoNCE
-from .prompts import embed, soft_prompts
 from .trainer import TrainConfig, count_trainable, select_trainable
 
 CONFIGS = ("lora", "pe-prefix", "pe-suffix", "forward")
@@ -161,7 +160,7 @@ def run_config(name: str, preset: str, device: torch.device, batch_size: int, qu
     if compile:  # the transformer layers of every LLM in the configuration
         lms = [model.embedding.lm] + ([model.prompter.lm] if model.prompter is not None else [])
         for lm in lms:
-            for layer in _decoder(lm).layers:
+            for layer in base_decoder(lm).layers:
                 layer.compile()
     vocab = SHAPES[PRESETS[preset][0]]["vocab_size"]
     generator = torch.Generator().manual_seed(0)
@@ -191,9 +190,9 @@ def run_config(name: str, preset: str, device: torch.device, batch_size: int, qu
             torch.cuda.synchronize()
         start = time.perf_counter()
         with autocast():  # as the trainer does it: both prompts from one pass of P
-            soft = soft_prompts(model, [instruction, document_instruction])
-            q = embed(model, queries, soft[instruction], cached)
-            d = embed(model, documents, soft[document_instruction], cached)
+            soft = model.soft_prompts([instruction, document_instruction])
+            q = model.embed(queries, soft[instruction], cached)
+            d = model.embed(documents, soft[document_instruction], cached)
         loss = loss_fn(q.float(), d.float())
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

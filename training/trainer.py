@@ -31,14 +31,13 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from embedder.hardware import device_name
-from embedder.model import TextPass
+from embedder.model import SoftPrompt, TextPass
 
 from .data import Record
 from .dev_score import build_dev_set, metric_label, score_dev_set, truncate_texts
 from .errors import TrainingError
 from .losses import InfoNCE
 from .mixture import TaskMixture
-from .prompts import embed, soft_prompts
 
 MODES = ("prompter", "alignment", "lora")
 LOG_FILE = "train_log.jsonl"
@@ -199,7 +198,7 @@ class Trainer:
                                      retrieval=config.dev_retrieval, max_sts_pairs=max_sts_pairs,
                                      shorten=lambda texts: truncate_texts(model, texts, config.document_length))
         self.loss = InfoNCE(config.temperature, config.learnable_temperature).to(self.device)
-        self.model.embedding.left_pad = False  # right padding: left-padded rows gave NaN gradients (findings)
+        model.set_padding_side("right")  # left-padded rows gave NaN gradients (findings)
         if config.mode == "prompter" and model.prompter is not None:
             # the saved model runs where the anneal ends (noise-free); alignment mode keeps the checkpoint's tau,
             # since P's frozen output must be the one inference will see
@@ -220,7 +219,7 @@ class Trainer:
                                 "depend on anything that trains)")
         self._block_index, self._block = None, None
         self._overheads: dict[str, int] = {}
-        self._frozen_prompts: dict[str, torch.Tensor] = {}
+        self._frozen_prompts: dict[str, torch.Tensor] = {}  # alignment mode: P's output by instruction
 
     def _dev_batches(self, records: list[Record]) -> list[list[Record]]:
         if not records:
@@ -247,15 +246,15 @@ class Trainer:
         limit = length + self._overheads[instruction]
         return [tokens[:limit] for tokens in self.model.tokenize(texts, instruction)]
 
-    def _soft_prompts(self, instructions: list[str]) -> dict[str, torch.Tensor | None]:
+    def _soft_prompts(self, instructions: list[str]) -> dict[str, SoftPrompt | None]:
         """Both sides' prompts from one batched pass of P; in alignment mode P's output is fixed and cached."""
         model = self.model
         if self.config.mode != "alignment":
-            return soft_prompts(model, instructions)
+            return model.soft_prompts(instructions)
         missing = [text for text in dict.fromkeys(instructions) if text not in self._frozen_prompts]
         if missing:
             with torch.no_grad():
-                raw = model.prompter.generate(missing, model.gumbel_tau)
+                raw = model.generate_soft_tokens(missing)
             self._frozen_prompts.update(zip(missing, raw.unbind(0)))
         return {text: model.alignment(self._frozen_prompts[text]) for text in instructions}
 
@@ -268,14 +267,14 @@ class Trainer:
         size = -(-len(order) // buckets)
         return [order[i:i + size] for i in range(0, len(order), size)]
 
-    def _embed(self, tokens: list[list[int]], soft: torch.Tensor | None,
+    def _embed(self, tokens: list[list[int]], soft: SoftPrompt | None,
                text_passes: list[TextPass] | None = None) -> torch.Tensor:
         """E's pooled output; text_passes: this side's cached text passes (text reuse), one per bucket."""
         parts = self._buckets(tokens)
         if text_passes is not None:
             outputs = [self.model.embedding.soft_pass(text, soft, keep_text=True) for text in text_passes]
         else:
-            outputs = [embed(self.model, [tokens[i] for i in part], soft, self.suffix_cached) for part in parts]
+            outputs = [self.model.embed([tokens[i] for i in part], soft, self.suffix_cached) for part in parts]
         if len(parts) == 1:
             return outputs[0]
         out = torch.cat(outputs)
@@ -349,12 +348,9 @@ class Trainer:
     def dev_scores(self) -> dict:
         """Retrieval and STS dev scores of the model as it would be saved now: at the relaxation temperature
         of its config (what a reloaded checkpoint uses), not the annealed training one."""
-        start, training_tau = time.perf_counter(), self.model.gumbel_tau
-        self.model.gumbel_tau = self.model.config.gumbel_tau
-        try:
+        start = time.perf_counter()
+        with self.model.at_gumbel_tau(self.model.config.gumbel_tau):
             scores = score_dev_set(self.model, self.dev_set, self.config.batch_size)
-        finally:
-            self.model.gumbel_tau = training_tau
         if self.model.prompter is not None:
             scores["dev_tau"] = self.model.config.gumbel_tau
         return {**scores, "dev_s": time.perf_counter() - start}
@@ -387,7 +383,7 @@ class Trainer:
             while step < config.max_steps:
                 start = time.perf_counter()
                 if config.mode == "prompter":
-                    self.model.gumbel_tau = tau_at(step, config)
+                    self.model.set_gumbel_tau(tau_at(step, config))
                 factor = lr_factor(step, config)
                 for group in self.optimizer.param_groups:
                     group["lr"] = group["base_lr"] * factor

@@ -6,7 +6,6 @@ tables. CUDA only: `PYTHONPATH=. python3 scripts/device/profile_train_step.py`.
 """
 import time, torch, contextlib
 from training.bench import build
-from training.prompts import soft_prompts, embed
 dev = torch.device("cuda")
 model = build("pe-suffix", "qwen2.5-0.5b", dev, "sdpa", 5, 16, "lora")
 model.train()
@@ -21,12 +20,12 @@ def timed(label, fn, n=3):
     torch.cuda.synchronize(); print(f"{label}: {(time.perf_counter()-t)/n*1000:.1f} ms", flush=True)
 ac = lambda: torch.autocast("cuda", dtype=torch.bfloat16)
 def p_fwd():
-    with ac(): return soft_prompts(model, [ins, dins])
+    with ac(): return model.soft_prompts([ins, dins])
 def p_fwd_bwd():
-    s = p_fwd(); sum(v.float().sum() for v in s.values()).backward()
-soft = {k: v.detach() for k, v in p_fwd().items()}
+    s = p_fwd(); sum(v.inputs.float().sum() for v in s.values()).backward()
+with torch.no_grad(): soft = p_fwd()
 def e_suffix():
-    with ac(): embed(model, q, soft[ins], True); embed(model, d, soft[dins], True)
+    with ac(): model.embed(q, soft[ins], True); model.embed(d, soft[dins], True)
 def e_nograd():
     with torch.no_grad(), ac(): model.embedding.layout(d, 0)
 def layout_only():
