@@ -8,7 +8,7 @@ import importlib
 _EXPORTS = {
     "BACKBONES": "backbones", "Backbone": "backbones", "BackboneError": "backbones", "get_backbone": "backbones",
     "load_backbone": "backbones", "prepare": "backbones",
-    "PromptEmbedder": "model", "PromptEmbedderConfig": "model", "PromptingLLM": "model", "Alignment": "model",
+    "PromptEmbedder": "model", "PromptEmbedderConfig": "config", "PromptingLLM": "model", "Alignment": "model",
     "EmbeddingLLM": "model",
 }
 __all__ = list(_EXPORTS)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .backbones import BACKBONES, MODEL_FORMS, BackboneError
+from .config import PromptEmbedderConfig
 
 if TYPE_CHECKING:  # torch is imported where tensors are handled: `promptembedder models` stays fast
     import torch
@@ -39,7 +40,6 @@ def resolve_model_name(name):
 
     None and "default" name the shipped trained model.
     """
-    from .model import PromptEmbedderConfig
 
     if name is None or name == "default":
         if shipped_model() is not None:
@@ -120,8 +120,6 @@ def save_checkpoint(model, directory: Path) -> Path:
 
 
 def read_config(directory: Path):
-    from .model import PromptEmbedderConfig
-
     try:
         raw = json.loads((directory / CONFIG_FILE).read_text())
     except (OSError, ValueError) as exc:

@@ -81,7 +81,7 @@ def test_beir_folder_with_header_and_crlf(tmp_path):
     write(folder / "qrels" / "train.tsv", "query-id\tcorpus-id\tscore\r\n1\td1\t1\r\n2\td2\t1\r\n2\td1\t0\r\n")
     records = read_beir(folder)
     assert [(r.query, r.positive, r.task) for r in records] == [
-        ("claim one", "T. body one", "beir:sci"), ("claim two", "body two", "beir:sci")]
+        ("claim one", "T body one", "beir:sci"), ("claim two", "body two", "beir:sci")]
     write(folder / "qrels" / "train.tsv", "query-id\tcorpus-id\tscore\n1\tmissing\t1\n")
     with pytest.raises(TrainingError, match=r"train\.tsv:2: document 'missing'"):
         read_beir(folder)

@@ -39,7 +39,8 @@ from embedder.model import (EmbeddingLLM, PromptEmbedder, PromptEmbedderConfig, 
                             new_alignment)
 
 from .losses import InfoNCE
-from .trainer import TrainConfig, count_trainable, select_trainable
+from .methods import select_trainable
+from .trainer import TrainConfig, count_trainable
 
 CONFIGS = ("lora", "pe-prefix", "pe-suffix", "forward")
 # the architectures of the real backbones (config.json values), and the test presets

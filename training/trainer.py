@@ -2,10 +2,8 @@
 
     batch (one task) -> query tokens + document tokens -> model -> InfoNCE -> AdamW step
 
-What trains depends on `mode`:
-- "prompter": the Prompting LLM (full or its LoRA adapters, per the model config) and the alignment,
-- "alignment": only the alignment (P frozen and deterministic, its output cached per instruction),
-- "lora": only the LoRA adapters on the Embedding LLM (the baseline, instruction as text).
+What trains is the run's method (methods.py, named by `mode`): "prompter" (the Prompting LLM and the
+alignment), "alignment" (only a new alignment) or "lora" (the baseline's adapters on the Embedding LLM).
 The Embedding LLM's own weights never require grad.
 
 Checkpoints (every save_every steps) hold the model (as save_pretrained writes it), the optimizer
@@ -37,9 +35,10 @@ from .data import Record
 from .dev_score import build_dev_set, metric_label, score_dev_set, truncate_texts
 from .errors import TrainingError
 from .losses import InfoNCE
+from .methods import METHODS, select_trainable
 from .mixture import TaskMixture
 
-MODES = ("prompter", "alignment", "lora")
+MODES = tuple(METHODS)
 LOG_FILE = "train_log.jsonl"
 STATE_FILE = "trainer_state.json"
 # settings a resumed run must share with the interrupted one, or it would not be the same run
@@ -126,46 +125,6 @@ def lr_factor(step: int, config: TrainConfig) -> float:
     return config.min_lr_ratio + (1.0 - config.min_lr_ratio) * cosine
 
 
-def tau_at(step: int, config: TrainConfig) -> float:
-    """Geometric annealing from tau_start to tau_end over the run."""
-    fraction = step / max(1, config.max_steps - 1)
-    return config.tau_start * (config.tau_end / config.tau_start) ** fraction
-
-
-# ----- what trains --------------------------------------------------------------------------
-def select_trainable(model, config: TrainConfig) -> list[dict]:
-    """Turn requires_grad on for exactly the mode's parameters; AdamW parameter groups."""
-    model.requires_grad_(False)
-    no_decay = dict(weight_decay=0.0)
-    if config.mode == "lora":
-        if model.config.embedding_lora is None:
-            raise TrainingError("mode 'lora' needs a model with an Embedding LLM adapter (train-lora builds one)")
-        adapters = [p for n, p in model.embedding.lm.named_parameters() if "lora_" in n]
-        groups = [dict(params=adapters, lr=config.lr, weight_decay=config.weight_decay)]
-    else:
-        if model.prompter is None:
-            raise TrainingError(f"mode '{config.mode}' needs a Prompting LLM; this model is in text mode")
-        groups = [dict(params=list(model.alignment.parameters()), lr=config.alignment_lr, **no_decay)]
-        if config.mode == "prompter":
-            weights = model.config.prompter_weights
-            if weights == "base":
-                raise TrainingError("prompter_weights 'base' keeps the Prompting LLM as shipped; "
-                                    "train it with 'full' or 'lora'")
-            named = model.prompter.lm.named_parameters()
-            prompter = [p for n, p in named if weights == "full" or "lora_" in n]
-            groups.insert(0, dict(params=prompter, lr=config.lr, weight_decay=config.weight_decay))
-    for group in groups:
-        group["base_lr"] = group["lr"]
-        for p in group["params"]:
-            p.requires_grad_(True)
-    if config.mode == "lora":
-        for p in groups[0]["params"]:
-            p.data = p.data.float()  # adapters and their AdamW state in fp32 over a bf16 E; bf16 ones are fragile
-    frozen = [n for n, p in model.embedding.lm.named_parameters() if p.requires_grad and "lora_" not in n]
-    assert not frozen, f"Embedding LLM weights would train: {frozen[:3]}"
-    return groups
-
-
 def count_trainable(model) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
@@ -199,11 +158,8 @@ class Trainer:
                                      shorten=lambda texts: truncate_texts(model, texts, config.document_length))
         self.loss = InfoNCE(config.temperature, config.learnable_temperature).to(self.device)
         model.set_padding_side("right")  # left-padded rows gave NaN gradients (findings)
-        if config.mode == "prompter" and model.prompter is not None:
-            # the saved model runs where the anneal ends (noise-free); alignment mode keeps the checkpoint's tau,
-            # since P's frozen output must be the one inference will see
-            model.config.gumbel_tau = config.tau_end
-        groups = select_trainable(model, config)
+        self.method = METHODS[config.mode]()
+        groups = select_trainable(model, config, self.method)
         if config.learnable_temperature:
             groups.append(dict(params=[self.loss.log_temperature], lr=config.alignment_lr, weight_decay=0.0,
                                base_lr=config.alignment_lr))
@@ -219,7 +175,6 @@ class Trainer:
                                 "depend on anything that trains)")
         self._block_index, self._block = None, None
         self._overheads: dict[str, int] = {}
-        self._frozen_prompts: dict[str, torch.Tensor] = {}  # alignment mode: P's output by instruction
 
     def _dev_batches(self, records: list[Record]) -> list[list[Record]]:
         if not records:
@@ -232,9 +187,7 @@ class Trainer:
             :self.config.eval_batches]
 
     def _train_mode(self) -> None:
-        self.model.train()
-        if self.config.mode == "alignment":
-            self.model.prompter.eval()  # frozen P: its inference-time output, no Gumbel noise
+        self.method.train_mode(self.model)
         if self.config.gradient_checkpointing and not self.suffix_cached:
             self.model.embedding.lm.train()  # HF checkpoints only in training mode; E has no dropout
 
@@ -245,18 +198,6 @@ class Trainer:
             self._overheads[instruction] = overhead
         limit = length + self._overheads[instruction]
         return [tokens[:limit] for tokens in self.model.tokenize(texts, instruction)]
-
-    def _soft_prompts(self, instructions: list[str]) -> dict[str, SoftPrompt | None]:
-        """Both sides' prompts from one batched pass of P; in alignment mode P's output is fixed and cached."""
-        model = self.model
-        if self.config.mode != "alignment":
-            return model.soft_prompts(instructions)
-        missing = [text for text in dict.fromkeys(instructions) if text not in self._frozen_prompts]
-        if missing:
-            with torch.no_grad():
-                raw = model.generate_soft_tokens(missing)
-            self._frozen_prompts.update(zip(missing, raw.unbind(0)))
-        return {text: model.alignment(self._frozen_prompts[text]) for text in instructions}
 
     def _buckets(self, tokens: list[list[int]]) -> list[list[int]]:
         """Rows of E are independent, so length-sorted chunks give the same vectors with less padding."""
@@ -302,7 +243,7 @@ class Trainer:
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.cuda and self.config.bf16 \
             else contextlib.nullcontext()
         with autocast:
-            soft = self._soft_prompts([instruction, self.document_instruction])
+            soft = self.method.soft_prompts(self.model, [instruction, self.document_instruction])
             queries = self._embed(query_tokens, soft[instruction], query_passes)
             docs = self._embed(document_tokens, soft[self.document_instruction], document_passes)
         loss = self.loss(queries.float(), docs.float())
@@ -382,8 +323,7 @@ class Trainer:
         with open(self.output / LOG_FILE, "a", encoding="utf-8") as log:
             while step < config.max_steps:
                 start = time.perf_counter()
-                if config.mode == "prompter":
-                    self.model.set_gumbel_tau(tau_at(step, config))
+                self.method.begin_step(self.model, step, config)
                 factor = lr_factor(step, config)
                 for group in self.optimizer.param_groups:
                     group["lr"] = group["base_lr"] * factor
