@@ -22,6 +22,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from embedder.home import subdir
+
 COLLECTION = "python-docs"
 INSTRUCTION = "Given a question about Python programming, retrieve the standard library documentation that answers it"
 MAX_CHARS = 6000  # per module file: keeps the whole collection to minutes of CPU encoding
@@ -54,20 +56,14 @@ MODULES = [
 
 
 def demo_dir() -> Path:
-    from embedder.home import subdir
-
     return subdir("demo-docs")
 
 
 def labelled_queries_path(collection: str = COLLECTION) -> Path:
-    from embedder.home import subdir
-
     return subdir("labelled-queries") / f"{collection}.jsonl"
 
 
 def training_pairs_path() -> Path:
-    from embedder.home import subdir
-
     return subdir("demo-training") / "pairs.jsonl"
 
 

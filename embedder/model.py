@@ -26,8 +26,10 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from .backbones import get_backbone, load_backbone
+from .checkpoint import load_checkpoint, resolve_model_name, save_checkpoint, trained_state
 from .config import PromptEmbedderConfig
 from .dtypes import DTYPE_CHOICES
 
@@ -406,8 +408,6 @@ class PromptEmbedder(nn.Module):
         trained on; off CUDA its config's cpu_backbone when it has one). dtype: the frozen Embedding
         LLM's ("auto", "fp32", "bf16"; see resolve_dtype).
         """
-        from .checkpoint import load_checkpoint, resolve_model_name
-
         device = resolve_device(device)
         target = resolve_model_name(name_or_dir)
         if isinstance(target, PromptEmbedderConfig):
@@ -583,8 +583,6 @@ class PromptEmbedder(nn.Module):
         With suffix soft tokens the text comes first and never sees them, so each batch's text pass (its KV
         cache) is computed once and every instruction adds only its K soft positions; other layouts encode
         once per instruction. Vectors equal encode_document's to float rounding (two passes, not one)."""
-        from tqdm.auto import tqdm
-
         texts, instructions = list(texts), list(instructions)
         if self.prompter is None or self.config.placement != "suffix" or len(instructions) < 2:
             return [self.encode_document(texts, i, batch_size, normalize_embeddings, show_progress_bar)
@@ -609,8 +607,6 @@ class PromptEmbedder(nn.Module):
     @torch.inference_mode()
     def _encode(self, texts: list[str], instruction: str, batch_size: int, normalize: bool,
                 show_progress_bar: bool | None) -> torch.Tensor:
-        from tqdm.auto import tqdm
-
         if self.training:
             self.eval()
         out = torch.empty((len(texts), self.dimension), dtype=torch.float32)
@@ -631,16 +627,12 @@ class PromptEmbedder(nn.Module):
 
     # ----- persistence ----------------------------------------------------------------------
     def save_pretrained(self, directory: str | os.PathLike) -> Path:
-        from .checkpoint import save_checkpoint
-
         return save_checkpoint(self, Path(directory))
 
     @property
     def fingerprint(self) -> str:
         """Identifies what produced a vector: config, the backbones' exact weights, every trained weight."""
         if self._fingerprint is None:
-            from .checkpoint import trained_state
-
             config = asdict(self.config)
             for bookkeeping in ("aligned_backbones", "cpu_backbone"):  # other backbones do not change these vectors
                 config.pop(bookkeeping)

@@ -26,15 +26,15 @@ import numpy as np
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
+from embedder.home import subdir
 from embedder.protocol import Embedder
 
 from .chunking import check_sizes
 from .consistency import Report, compare
 from .errors import IndexerError
-from . import keyword
 from .filters import Filter, condition, path_prefix_condition
 from .fusion import DEFAULT_KEYWORD_WEIGHT, MODES, check_weight, reciprocal_rank_fusion
-from . import ingest, reconcile
+from . import ingest, keyword, reconcile
 from .ingest import BATCH_CHUNKS, IndexReport, check_delete_paths, delete_documents  # noqa: F401  (IndexReport: imported from here)
 from .loaders import LoaderOptions
 from .locks import WriteLock
@@ -100,8 +100,6 @@ class Store:
 
     def __init__(self, directory: str | os.PathLike | None = None, url: str | None = None):
         if directory is None:
-            from embedder.home import subdir
-
             directory = subdir("collections")
         self.directory = Path(directory).expanduser()
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # indexed text is the user's alone
@@ -154,8 +152,6 @@ class Store:
 
     def stats(self, name: str | None = None) -> list[dict]:
         """Documents, chunks and indexes (vectors as of their last save) of one or every collection."""
-        from sqlalchemy import func
-
         out = []
         with self.sessions() as session:
             rows = [self.row(session, name)] if name else session.scalars(select(CollectionRow)

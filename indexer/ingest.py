@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 from sqlalchemy import delete, insert, select, update
+from tqdm.auto import tqdm
 
 from .chunking import chunk_text
 from .filters import path_prefix_condition
@@ -148,8 +149,6 @@ def _known_documents(collection: Collection) -> dict[str, tuple[str, float, int]
 
 def _ingest(collection: Collection, loaded: Iterable[LoadedFile | Problem], total: int, known: dict, report: IndexReport,
             batch_chunks: int) -> None:
-    from tqdm.auto import tqdm
-
     batch: list[tuple[LoadedFile, list[dict]]] = []
     pending = 0
     with tqdm(total=total, desc=f"indexing '{collection.name}'", unit="doc", disable=not collection.progress) as bar:

@@ -12,6 +12,7 @@ so quotes, `NEAR`, `*` or a stray parenthesis can neither fail nor change the me
 from __future__ import annotations
 
 import re
+import sqlite3
 
 from sqlalchemy import Integer, column, literal_column, select, table, text
 from sqlalchemy.engine import Connection, Engine
@@ -129,8 +130,6 @@ class MemoryKeywordIndex:
     fingerprint = f"fts5-{TOKENIZER.replace(' ', '-')}-bm25-{TITLE_WEIGHT}-{TEXT_WEIGHT}"
 
     def __init__(self):
-        import sqlite3
-
         self._db = sqlite3.connect(":memory:")
         self._db.execute(f"CREATE VIRTUAL TABLE docs USING fts5(title, text, tokenize='{TOKENIZER}')")
         self._ids: list[str] = []

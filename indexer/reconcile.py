@@ -6,10 +6,11 @@ again, then saved.
 """
 from __future__ import annotations
 
-import numpy as np
 from typing import TYPE_CHECKING
 
+import numpy as np
 from sqlalchemy import select
+from tqdm.auto import tqdm
 
 from . import keyword
 from .consistency import Report, compare
@@ -81,8 +82,6 @@ def _copy_from_siblings(collection: Collection, ids: np.ndarray) -> np.ndarray:
 
 
 def _embed_chunk_ids(collection: Collection, ids: np.ndarray) -> int:
-    from tqdm.auto import tqdm
-
     done = 0
     with tqdm(total=len(ids), desc=f"completing '{collection.name}'", unit="chunk", disable=not collection.progress) as bar:
         for start in range(0, len(ids), ID_BATCH):

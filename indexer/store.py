@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy import (JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint, create_engine, event,
                         select)
 from sqlalchemy.engine import Engine
@@ -137,8 +138,6 @@ def make_sessions(engine: Engine) -> sessionmaker[Session]:
 
 def collection_chunk_ids(session: Session, collection_id: int):
     """All chunk ids of a collection, as a sorted int64 array."""
-    import numpy as np
-
     ids = session.scalars(select(ChunkRow.id).join(DocumentRow).where(DocumentRow.collection_id == collection_id)
                           .order_by(ChunkRow.id)).all()
     return np.asarray(ids, dtype=np.int64)

@@ -30,6 +30,7 @@ import statistics
 import threading
 import time
 import zlib
+from pathlib import Path
 from types import SimpleNamespace
 
 import torch
@@ -40,7 +41,7 @@ from embedder.model import (EmbeddingLLM, PromptEmbedder, PromptEmbedderConfig, 
 
 from .losses import InfoNCE
 from .methods import select_trainable
-from .trainer import TrainConfig, count_trainable
+from .trainer import TrainConfig, count_trainable, read_log
 
 CONFIGS = ("lora", "pe-prefix", "pe-suffix", "forward")
 # the architectures of the real backbones (config.json values), and the test presets
@@ -306,8 +307,6 @@ def format_table(report: dict) -> str:
 
 
 def write_report(report: dict, path) -> None:
-    from pathlib import Path
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")
@@ -316,8 +315,6 @@ def write_report(report: dict, path) -> None:
 def convergence(log_path, metric: str = "dev_accuracy", fraction: float = 0.95) -> dict:
     """From a train_log.jsonl: the first step (and elapsed training seconds) whose dev metric reaches
     `fraction` of the run's final value; compares alignment-only runs with training from scratch."""
-    from training.trainer import read_log
-
     entries = read_log(log_path)
     points, elapsed = [], 0.0
     for entry in entries:

@@ -16,6 +16,7 @@ collects the message in `problems`.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field
@@ -260,7 +261,6 @@ def split_dev(records: list[Record], fraction: float, seed: int = 0,
         raise ValueError(f"dev fraction must be in [0, 1), not {fraction}")
     if fraction == 0:
         return records, []
-    import hashlib
 
     def held_out(query: str) -> bool:
         digest = hashlib.sha256(f"{salt}\0{seed}\0{query}".encode()).digest()

@@ -64,11 +64,11 @@ def _value(value) -> str:
     return str(value).replace("|", "\\|") if value != "" else '""'  # a pipe would split the markdown cell
 
 
-def _seconds(s: float) -> str:
+def seconds_text(s: float) -> str:
     return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min"
 
 
-def _memory(n: int) -> str:
+def memory_text(n: int) -> str:
     return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
@@ -90,7 +90,7 @@ def levers_table(runs: list[dict]) -> str:
         final = run["final"]
         best = f"{run['best_score']:.4f} ({run['best_step']})" if run["best_score"] is not None else MISSING
         rows.append([name, *(_value(run["settings"].get(k)) for k in settings), str(run["steps"]),
-                     _seconds(run["train_s"]), _memory(run["peak_memory_bytes"]),
+                     seconds_text(run["train_s"]), memory_text(run["peak_memory_bytes"]),
                      f"{final['dev/score']:.4f}" if "dev/score" in final else MISSING, best,
                      *(f"{final[k]:.4f}" if k in final else MISSING for k in metrics)])
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]

@@ -11,7 +11,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from embedder.backbones import BACKBONES
+from embedder.checkpoint import DEFAULT_MODEL_DIR, pick_backbone, read_config
+
 from .errors import TrainingError
+from .levers import memory_text, read_run as read_run_figures, seconds_text
 
 # (column, dataset, metric) of the results table; all on the test split
 RESULT_COLUMNS = [("SciFact nDCG@10", "scifact", "ndcg_at_10"), ("STS-B Spearman", "stsbenchmark", "spearman")]
@@ -90,8 +94,6 @@ def _score(value) -> str:
 def read_run(name: str, directory: str | Path) -> dict:
     """levers.read_run's figures of a run directory (settings, steps, time, peak memory, final dev scores),
     plus its name and the device its training_args.json records, if any."""
-    from .levers import read_run as read_run_figures  # the figures `bench levers` shows, read one way
-
     run = read_run_figures(directory)
     device = run["settings"].get("device")
     return {**run, "name": name, "devices": [str(device)] if device else []}
@@ -101,9 +103,6 @@ def read_run(name: str, directory: str | Path) -> dict:
 def model_card(checkpoint: str | Path, results_path: str | Path, runs: dict[str, str | Path] | None = None,
                hardware: str | None = None, data_summary: str | Path | None = None) -> str:
     """The markdown model card of a checkpoint (data_summary: prepare-data's summary.json, for record counts)."""
-    from embedder.backbones import BACKBONES
-    from embedder.checkpoint import DEFAULT_MODEL_DIR, pick_backbone, read_config
-
     checkpoint = Path(checkpoint)
     config = read_config(checkpoint)
     results = read_results(results_path)
@@ -189,8 +188,6 @@ def _backbone_table(config, registry: dict) -> str:
 
 
 def _training_section(runs: list[dict], hardware: str | None) -> list[str]:
-    from .levers import _memory, _seconds
-
     if not runs:
         return ["## Training", "", f"Hardware: {hardware}. No training runs were given (--run).", ""]
     names = [run["name"] for run in runs]
@@ -203,7 +200,7 @@ def _training_section(runs: list[dict], hardware: str | None) -> list[str]:
             "|---|---|---:|---:|---:|---:|"]
     for run in runs:
         out.append(f"| {run['name']} | {', '.join(run['devices']) or hardware} | {run['steps']} | "
-                   f"{_seconds(run['train_s'])} | {_memory(run['peak_memory_bytes'])} | "
+                   f"{seconds_text(run['train_s'])} | {memory_text(run['peak_memory_bytes'])} | "
                    f"{_score(run['final'].get('dev/score'))} |")
     out += ["", "Training time: the sum of the logged step times (model loading, dev evaluation and checkpoint saves "
             "excluded). Peak memory: the largest `peak_memory_bytes` logged, memory allocated by torch on a GPU run, "

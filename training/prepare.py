@@ -7,6 +7,7 @@ needs neither.
 from __future__ import annotations
 
 import json
+import random
 from collections import Counter
 from pathlib import Path
 
@@ -47,7 +48,6 @@ def _shuffled(records: list[Record], seed: int) -> list[Record]:
     try:
         import datasets
     except ImportError:  # a machine without it still prepares, with the standard library's shuffle
-        import random
 
         records = records[:]
         random.Random(seed).shuffle(records)

@@ -14,6 +14,7 @@ transformers, peft and safetensors (no `datasets` on the GPU machine).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import json
 import math
@@ -27,6 +28,7 @@ from typing import Callable
 
 import torch
 from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
 
 from embedder.hardware import device_name
 from embedder.model import SoftPrompt, TextPass
@@ -315,7 +317,6 @@ class Trainer:
             torch.cuda.reset_peak_memory_stats(self.device)
         self._train_mode()
         stream = self.mixture.stream(skip=consumed)
-        from tqdm.auto import tqdm
 
         bar = tqdm(total=config.max_steps, initial=step, desc=f"train ({config.mode})", unit="step",
                    disable=not config.progress, dynamic_ncols=True)
@@ -442,8 +443,6 @@ def dev_summary(entry: dict) -> str:
 
 
 def data_fingerprint(records: list[Record]) -> str:
-    import hashlib
-
     digest = hashlib.sha256()
     for record in records:
         digest.update(record.to_json().encode())

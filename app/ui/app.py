@@ -9,6 +9,8 @@ import html
 
 import gradio as gr
 
+from app.demo import training_pairs_path
+
 from . import backbones_tab, collections_tab, render, search_tab, training_tab
 from .collection_list import collection_dropdown
 from .state import AppState
@@ -74,7 +76,6 @@ def build_app(state: AppState, examples: list[str] | None = None) -> gr.Blocks:
         def on_load():
             search_list, instruction = search["refresh"]()
             swap_list = collection_dropdown(state)
-            from app.demo import training_pairs_path
 
             pairs = training_pairs_path()
             return (search_list, instruction, collection_dropdown(state, pick=False), training["models"](),

@@ -7,8 +7,10 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from app.demo import labelled_queries_path
 from app.services.evaluation import METRICS
 from app.services.swap import run_swap
+from embedder.backbones import BACKBONES
 
 from . import render
 from .collection_list import collection_dropdown
@@ -19,8 +21,6 @@ BEIR = "a BEIR folder"
 
 
 def backbones_table(state: AppState) -> pd.DataFrame:
-    from embedder.backbones import BACKBONES
-
     model = state.loaded_model()
     active = model.embedding.name if model is not None else None
     rows = [[b.name, b.arch, b.params, b.hidden_size, b.layers, b.status(), "active" if b.name == active else "",
@@ -29,8 +29,6 @@ def backbones_table(state: AppState) -> pd.DataFrame:
 
 
 def labelled_path(collection: str | None) -> str:
-    from app.demo import labelled_queries_path
-
     if not collection:
         return ""
     path = labelled_queries_path(collection)
@@ -39,16 +37,12 @@ def labelled_path(collection: str | None) -> str:
 
 def swap_targets(state: AppState) -> list[str]:
     """The backbones a swap may go to: the real ones, or the tiny test presets when a tiny model is active."""
-    from embedder.backbones import BACKBONES
-
     tiny = (state.model_choice.name or "").startswith("tiny")
     return [name for name, backbone in BACKBONES.items() if backbone.tiny == tiny]
 
 
 def start(state: AppState, target: str, collection: str, source: str, queries: str, beir: str, data: str,
           steps: float, only_if_better: bool = False) -> str:
-    from embedder.backbones import BACKBONES
-
     if not target:
         return render.error("choose the backbone to swap to")
     if target not in BACKBONES:

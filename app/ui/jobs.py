@@ -19,6 +19,7 @@ from typing import Callable
 
 from app.services.errors import USER_ERRORS
 from app.services.progress import Cancelled
+from embedder.home import subdir
 
 FINISHED = ("done", "failed", "cancelled", "interrupted")
 
@@ -62,8 +63,6 @@ class JobContext:
 class Jobs:
     def __init__(self, directory: Path | None = None):
         if directory is None:
-            from embedder.home import subdir
-
             directory = subdir("jobs")
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)

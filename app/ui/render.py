@@ -4,6 +4,9 @@ from __future__ import annotations
 import html
 import time
 
+from indexer.fusion import SCORE_MEANING
+from indexer.snippets import highlight, matches
+
 CSS = """
 .pe-error {background:#fdecea; border:1px solid #f5c2c0; color:#8a1c14; padding:10px 12px; border-radius:6px}
 .pe-note {background:#fff8e1; border:1px solid #f3d98b; color:#5c4400; padding:8px 12px; border-radius:6px}
@@ -43,14 +46,10 @@ def ok(message: str) -> str:
 
 def marked(text: str, spans: list[tuple[int, int]]) -> str:
     """Escaped text with the given character spans (the search's matched query terms) in <mark>."""
-    from indexer.snippets import highlight
-
     return highlight(text, spans, "<mark>", "</mark>", html.escape)
 
 
 def hits(found: list, mode: str, offset: int = 0) -> str:
-    from indexer.fusion import SCORE_MEANING
-
     if not found:
         return note("No results" + (" on this page." if offset else ": nothing indexed matches (yet), or the filters "
                                     "exclude every document."))
@@ -78,8 +77,6 @@ def keys(found: dict[str, list[str]]) -> str:
 
 
 def document(text: str, query: str) -> str:
-    from indexer.snippets import matches
-
     return f'<div class="pe-hit"><div class="pe-snippet" style="max-height:40em; overflow:auto">' \
            f'{marked(text, matches(text, query))}</div></div>'
 

@@ -7,6 +7,8 @@ import time
 
 import gradio as gr
 
+from indexer.filters import Filter
+
 from . import render
 from .collection_list import collection_dropdown
 from .state import AppState
@@ -29,8 +31,6 @@ def search(state: AppState, collection: str, instruction: str, custom: str, quer
     try:
         parsed = parse_filters(filters)
         for item in parsed:
-            from indexer.filters import Filter
-
             Filter.parse(item)
         custom = (custom or "").strip()
         if not custom and instruction not in state.instructions(collection):

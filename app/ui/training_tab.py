@@ -5,8 +5,10 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
+from app.demo import training_pairs_path
 from app.services.models import trained_models
 from app.services.training import train_job
+from training.data import Source
 
 from . import render
 from .state import AppState, ModelChoice
@@ -23,9 +25,6 @@ def start(state: AppState, data: str, start_from: str, steps: float, batch_size:
         return render.error("a training run is already going; cancel it or wait for it to finish")
     if not steps or steps < 1 or not batch_size or batch_size < 2:
         return render.error("steps must be at least 1 and the batch size at least 2 (in-batch negatives)")
-    from training.data import Source
-
-    from app.demo import training_pairs_path
 
     demo_data = training_pairs_path().resolve()
     for spec in specs:
@@ -77,8 +76,6 @@ def tick(state: AppState):
 
 
 def default_data() -> str:
-    from app.demo import training_pairs_path
-
     path = training_pairs_path()
     return f"jsonl:{path}" if path.is_file() else ""
 

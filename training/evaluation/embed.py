@@ -15,12 +15,14 @@ import json
 import sys
 import time
 
+from embedder.backbones import BackboneError
 from embedder.dtypes import DTYPE_CHOICES, DTYPE_HELP
 from training.errors import TrainingError
 from training.formats import RetrievalData
 
 from .data import query_instruction, read_task
 from .embedding_cache import SIDE_NAMES, EmbeddingStore, fill, model_label
+from .encoders import BASELINE_NAMES, load_encoder
 
 
 def texts_to_embed(task: str, data) -> list[tuple[str, list[str]]]:
@@ -34,8 +36,6 @@ def embed(model_name: str, task: str, data_path: str, out: str, split: str = "te
           document_instruction: str | None = None, device: str | None = None, batch_size: int = 32,
           progress: bool = False, dtype: str = "float32", backbone: str | None = None,
           label: str | None = None, model_dtype: str | None = None) -> dict:
-    from .encoders import BASELINE_NAMES, load_encoder
-
     if model_name in BASELINE_NAMES:
         raise TrainingError(f"'{model_name}' is cheap on a CPU: score it with `promptembedder eval` directly")
     data = read_task(task, data_path, split)
@@ -75,7 +75,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--float16", action="store_true", help="store vectors as float16 (half the size to bring back)")
     args = p.parse_args(argv)
-    from embedder.backbones import BackboneError
 
     try:
         summary = embed(args.model, args.task, args.data, args.out, args.split, args.instruction,

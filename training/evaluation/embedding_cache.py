@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from training.errors import TrainingError
 
@@ -117,8 +118,6 @@ def fill(store: EmbeddingStore, texts: list[str], encode, instruction: str | Non
          progress: bool = False, desc: str = "encode") -> int:
     """Encode the texts the store lacks, in slices written through as they finish, so an interrupted
     run keeps what it computed. Longest first: similar lengths batch with little padding."""
-    from tqdm.auto import tqdm
-
     todo = sorted(store.missing(texts), key=len, reverse=True)
     with tqdm(total=len(todo), desc=desc, unit="text", disable=not (progress and todo)) as bar:
         for start in range(0, len(todo), slice_size):

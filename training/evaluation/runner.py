@@ -16,10 +16,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from embedder.home import subdir
 from training.errors import TrainingError
 
 from .data import TASKS, data_hash, dataset_name, query_instruction, read_task
 from .embedding_cache import model_label
+from .encoders import BM25, CachedEncoder, PrecomputedEncoder, load_encoder
 
 # the few figures a table shows per task; every other mteb score stays in "scores"
 HEADLINE = {
@@ -48,8 +50,6 @@ class EvalRequest:
 
 
 def cache_dir(name: str) -> Path:
-    from embedder.home import subdir
-
     path = subdir("eval-cache") / name
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -71,8 +71,6 @@ def _result_key(fingerprint: str, request: EvalRequest, dhash: str, instruction:
 
 def load_model(request: EvalRequest):
     """Encoder, BM25 searcher, or precomputed vectors, each wrapped for the mteb run."""
-    from .encoders import BM25, CachedEncoder, PrecomputedEncoder, load_encoder
-
     if request.embeddings:
         return PrecomputedEncoder(request.embeddings, request.model, request.backbone)
     if request.model == BM25 and request.task != "retrieval":
