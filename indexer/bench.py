@@ -5,6 +5,9 @@ against exact search; then rows/s into SQLite + FAISS through the indexer's own 
 encoding excluded (precomputed vectors). The vectors are clustered (a mixture of Gaussians), which
 is what embeddings look like to an ANN index; uniform random vectors are an option (and the worst case).
 A build whose estimated time exceeds --budget-s is reported as skipped, with the estimate.
+
+The CLI builds its parser from this module's names at start-up: numpy, faiss and the indexer load inside the
+functions that measure.
 """
 from __future__ import annotations
 

@@ -7,6 +7,8 @@ own write path, with precomputed random vectors of the model's dimension (the se
 does not depend on what the vectors mean). Then times --queries searches one at a time per mode,
 through `Collection.search` as `promptembedder search` runs it: the query embedded by the real model,
 FAISS, the FTS5 keyword index, fusion, grouping, snippets.
+
+Like bench.py, imported when the CLI's parser is built: heavy imports stay inside the functions.
 """
 from __future__ import annotations
 

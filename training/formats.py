@@ -17,6 +17,10 @@ from typing import Callable, Iterator
 from .errors import TrainingError
 
 
+class MissingFile(TrainingError, FileNotFoundError):
+    """A data file that is not there: a training error with its path, and a FileNotFoundError to callers."""
+
+
 class Problems:
     """Where malformed input goes: raised at once, or collected and skipped. hint: appended to a raised message."""
 
@@ -38,7 +42,7 @@ def lines(path: Path, problems: Problems, keep_blank: bool = False) -> Iterator[
     an undecodable line reported, never guessed. A UTF-8 byte-order mark is dropped."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist")
+        raise MissingFile(f"{path}: no such file")
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a directory, expected a file")
     with path.open("rb") as f:

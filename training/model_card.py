@@ -12,7 +12,8 @@ import json
 from pathlib import Path
 
 from embedder.backbones import BACKBONES
-from embedder.checkpoint import DEFAULT_MODEL_DIR, pick_backbone, read_config
+from embedder import checkpoint as checkpoints
+from embedder.checkpoint import pick_backbone, read_config
 
 from .errors import TrainingError
 from .levers import memory_text, read_run as read_run_figures, seconds_text
@@ -110,7 +111,7 @@ def model_card(checkpoint: str | Path, results_path: str | Path, runs: dict[str,
     if not hardware and not any(run["devices"] for run in runs):
         raise TrainingError("the training logs record no device: say what the model was trained on with "
                             "--hardware, e.g. --hardware '1x NVIDIA H100 80GB, 16 CPU cores'")
-    shipped = checkpoint.resolve() == DEFAULT_MODEL_DIR.resolve()
+    shipped = checkpoint.resolve() == checkpoints.DEFAULT_MODEL_DIR.resolve()  # read late: tests move it
     load = "" if shipped else f'"{checkpoint}"'
     cli_model = "" if shipped else f" --model {checkpoint}"
     gpu, cpu = config.embedding_backbone, pick_backbone(config, cuda=False)
