@@ -8,6 +8,7 @@ they make tests and smoke runs fast and need no package at all.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -250,5 +251,20 @@ def load_backbone(name: str, dtype=None):
         tokenizer.pad_token = tokenizer.eos_token
     import torch
 
-    model = AutoModelForCausalLM.from_pretrained(backbone.cache_dir, dtype=dtype or torch.float32)
+    with _no_loading_bar():
+        model = AutoModelForCausalLM.from_pretrained(backbone.cache_dir, dtype=dtype or torch.float32)
     return model, tokenizer
+
+
+@contextlib.contextmanager
+def _no_loading_bar():
+    """transformers draws a 'Loading weights' bar on every load, in every command's output, for a second's work."""
+    from transformers.utils import logging as hf_logging
+
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
