@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from app.cli import build_parser, main
+from embedder import PromptEmbedder
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -41,10 +43,15 @@ def test_train_align_and_resume_from_the_cli(tmp_path, capsys):
     assert "already holds a training run" in capsys.readouterr().err
     # resume continues from the latest checkpoint with the saved settings
     assert main(["train", *common, "--resume", "-o", str(run)]) == 0
+    capsys.readouterr()
     assert main(["align", *common, "--model", str(run), "--backbone", "tiny-qwen2", "--max-steps", "2",
                  "-o", str(tmp_path / "aligned")]) == 0
     config = json.loads((tmp_path / "aligned" / "config.json").read_text())
     assert sorted(config["aligned_backbones"]) == ["tiny-llama", "tiny-qwen2"]
+    # what the command says trains is what trained: the new alignment alone, not P's adapters too
+    aligned = PromptEmbedder.from_pretrained(tmp_path / "aligned", backbone="tiny-qwen2")
+    said = re.search(r"([\d,]+) trainable parameters", capsys.readouterr().err).group(1)
+    assert int(said.replace(",", "")) == sum(p.numel() for p in aligned.alignment.parameters())
     assert main(["train-lora", *common, "--backbone", "tiny-llama", "--lora-rank", "4", "--max-steps", "2",
                  "-o", str(tmp_path / "lora")]) == 0
     capsys.readouterr()

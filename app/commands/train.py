@@ -317,7 +317,7 @@ def _fresh_model(config, args: argparse.Namespace):
 
 
 def _run(model, train_config, args: argparse.Namespace, resume_from=None) -> int:
-    from app.services.training import read_data, train
+    from app.services.training import read_data, trainer
     from training.trainer import count_trainable
 
     records, dev, problems = read_data(args.data, args.dev, args.dev_fraction, args.seed, args.on_error)
@@ -325,9 +325,10 @@ def _run(model, train_config, args: argparse.Namespace, resume_from=None) -> int
         print(f"skipped: {message}", file=sys.stderr)
     if len(problems) > 20:
         print(f"skipped: ... {len(problems) - 20} more malformed records", file=sys.stderr)
+    run = trainer(model, records, train_config, dev)  # selects what trains: counted below
     print(f"{train_config.mode}: {len(records)} training records, {len(dev)} dev, "
           f"{count_trainable(model):,} trainable parameters, device {model.device}", file=sys.stderr)
-    output = train(model, records, train_config, dev, resume_from=resume_from)
+    output = run.train(resume_from=resume_from)
     print(f"trained model saved to {output} (log: {output / 'train_log.jsonl'})")
     return 0
 

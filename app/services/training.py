@@ -39,13 +39,18 @@ def job_config(output: Path, mode: str, steps: int, batch_size: int, **overrides
     return TrainConfig(**{**settings, **overrides})
 
 
-def train(model: PromptEmbedder, records: list[Record], config: TrainConfig, dev: list[Record] | None = None,
-          reporter: Reporter | None = None, stage: str = "train", progress_share: float = 1.0,
-          resume_from: Path | None = None) -> Path:
-    """Run the Trainer; with a reporter, each step is a plot point, a log line and progress (over
-    progress_share of the job's bar), and a cancel between steps keeps the checkpoints already written."""
+def trainer(model: PromptEmbedder, records: list[Record], config: TrainConfig, dev: list[Record] | None = None,
+            reporter: Reporter | None = None, stage: str = "train", progress_share: float = 1.0) -> Trainer:
+    """The Trainer (it selects what trains); with a reporter, each step is a plot point, a log line and progress
+    (over progress_share of the job's bar), and a cancel between steps keeps the checkpoints already written."""
     on_step = None if reporter is None else _step_reporter(reporter, config, stage, progress_share)
-    return Trainer(model, records, config, dev_records=dev, on_step=on_step).train(resume_from=resume_from)
+    return Trainer(model, records, config, dev_records=dev, on_step=on_step)
+
+
+def train(model: PromptEmbedder, records: list[Record], config: TrainConfig, dev: list[Record] | None = None,
+          reporter: Reporter | None = None, stage: str = "train", progress_share: float = 1.0) -> Path:
+    """Train to the end; the run directory."""
+    return trainer(model, records, config, dev, reporter, stage, progress_share).train()
 
 
 def _step_reporter(reporter: Reporter, config: TrainConfig, stage: str, share: float):
