@@ -21,8 +21,8 @@ import torch
 from .data import Record, read_beir_corpus
 from .errors import TrainingError
 from .evaluation.data import query_instruction, read_sts
-from .formats import PairData
 from .evaluation.metrics import TOP_K, mean_ranking_metrics, spearman
+from .formats import PairData
 
 
 @dataclass

@@ -23,14 +23,38 @@ if TYPE_CHECKING:  # annotations only: the trainer imports this module
     from .trainer import TrainConfig
 
 
-class PrompterTraining:
+class TrainingMethod:
+    """What the methods share unless they say otherwise: the whole model in train mode, nothing to do per step,
+    both sides' prompts from one batched pass of P (none in text mode)."""
+
+    name = ""
+
+    def prepare(self, model: PromptEmbedder, config: TrainConfig) -> None:
+        pass
+
+    def parameter_groups(self, model: PromptEmbedder, config: TrainConfig) -> list[dict]:
+        raise NotImplementedError
+
+    def train_mode(self, model: PromptEmbedder) -> None:
+        model.train()
+
+    def begin_step(self, model: PromptEmbedder, step: int, config: TrainConfig) -> None:
+        pass
+
+    def soft_prompts(self, model: PromptEmbedder, instructions: list[str]) -> dict[str, SoftPrompt | None]:
+        return model.soft_prompts(instructions)
+
+    def _require_prompter(self, model: PromptEmbedder) -> None:
+        if model.prompter is None:
+            raise TrainingError(f"mode '{self.name}' needs a Prompting LLM; this model is in text mode")
+
+
+class PrompterTraining(TrainingMethod):
     name = "prompter"
 
     def prepare(self, model: PromptEmbedder, config: TrainConfig) -> None:
-        if model.prompter is None:
-            raise TrainingError(f"mode '{self.name}' needs a Prompting LLM; this model is in text mode")
-        # the saved model runs where the anneal ends (noise-free)
-        model.config.gumbel_tau = config.tau_end
+        self._require_prompter(model)
+        model.config.gumbel_tau = config.tau_end  # the saved model runs where the anneal ends (noise-free)
 
     def parameter_groups(self, model: PromptEmbedder, config: TrainConfig) -> list[dict]:
         weights = model.config.prompter_weights
@@ -39,27 +63,18 @@ class PrompterTraining:
         prompter = [p for n, p in model.prompter.lm.named_parameters() if weights == "full" or "lora_" in n]
         return [dict(params=prompter, lr=config.lr, weight_decay=config.weight_decay), _alignment_group(model, config)]
 
-    def train_mode(self, model: PromptEmbedder) -> None:
-        model.train()
-
     def begin_step(self, model: PromptEmbedder, step: int, config: TrainConfig) -> None:
         model.set_gumbel_tau(tau_at(step, config))
 
-    def soft_prompts(self, model: PromptEmbedder, instructions: list[str]) -> dict[str, SoftPrompt | None]:
-        """Both sides' prompts from one batched pass of P."""
-        return model.soft_prompts(instructions)
 
-
-class AlignmentTraining:
+class AlignmentTraining(TrainingMethod):
     name = "alignment"
 
     def __init__(self):
         self._frozen: dict[str, torch.Tensor] = {}  # P's output by instruction
 
     def prepare(self, model: PromptEmbedder, config: TrainConfig) -> None:
-        # the checkpoint's tau stays: P's frozen output must be the one inference will see
-        if model.prompter is None:
-            raise TrainingError(f"mode '{self.name}' needs a Prompting LLM; this model is in text mode")
+        self._require_prompter(model)  # the checkpoint's tau stays: P's frozen output is what inference sees
 
     def parameter_groups(self, model: PromptEmbedder, config: TrainConfig) -> list[dict]:
         return [_alignment_group(model, config)]
@@ -67,9 +82,6 @@ class AlignmentTraining:
     def train_mode(self, model: PromptEmbedder) -> None:
         model.train()
         model.prompter.eval()  # frozen P: its inference-time output, no Gumbel noise
-
-    def begin_step(self, model: PromptEmbedder, step: int, config: TrainConfig) -> None:
-        pass
 
     def soft_prompts(self, model: PromptEmbedder, instructions: list[str]) -> dict[str, SoftPrompt | None]:
         missing = [text for text in dict.fromkeys(instructions) if text not in self._frozen]
@@ -79,8 +91,8 @@ class AlignmentTraining:
         return {text: model.alignment(self._frozen[text]) for text in instructions}
 
 
-class LoraTraining:
-    name = "lora"
+class LoraTraining(TrainingMethod):
+    name = "lora"  # text mode: the instruction is text, no soft prompts
 
     def prepare(self, model: PromptEmbedder, config: TrainConfig) -> None:
         if model.config.embedding_lora is None:
@@ -91,15 +103,6 @@ class LoraTraining:
         for p in adapters:
             p.data = p.data.float()  # adapters and their AdamW state in fp32 over a bf16 E; bf16 ones are fragile
         return [dict(params=adapters, lr=config.lr, weight_decay=config.weight_decay)]
-
-    def train_mode(self, model: PromptEmbedder) -> None:
-        model.train()
-
-    def begin_step(self, model: PromptEmbedder, step: int, config: TrainConfig) -> None:
-        pass
-
-    def soft_prompts(self, model: PromptEmbedder, instructions: list[str]) -> dict[str, SoftPrompt | None]:
-        return model.soft_prompts(instructions)  # text mode: no soft prompts (the instruction is text)
 
 
 def tau_at(step: int, config: TrainConfig) -> float:
@@ -115,7 +118,7 @@ def _alignment_group(model: PromptEmbedder, config: TrainConfig) -> dict:
     return dict(params=list(model.alignment.parameters()), lr=config.alignment_lr, weight_decay=0.0)
 
 
-def select_trainable(model: PromptEmbedder, config: TrainConfig, method=None) -> list[dict]:
+def select_trainable(model: PromptEmbedder, config: TrainConfig, method: TrainingMethod | None = None) -> list[dict]:
     """Turn requires_grad on for exactly the method's parameters; AdamW parameter groups."""
     method = method or METHODS[config.mode]()
     method.prepare(model, config)
