@@ -156,8 +156,6 @@ def read_beir(folder: Path, instruction: str | None = None, task: str | None = N
     problems = problems or Problems(hint=SKIP_HINT)
     instruction = instruction or SOURCE_INSTRUCTIONS["beir"]
     task = task or f"beir:{folder.name}"
-    if not folder.is_dir():
-        raise NotADirectoryError(f"{folder} is not a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
     data = formats.read_beir(folder, split, problems)
     documents = dict(zip(data.corpus_ids, data.documents))
     records = []

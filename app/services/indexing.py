@@ -81,16 +81,16 @@ def index(store: Store, collection: str, model, paths: Sequence[str | os.PathLik
     chunk_tokens, chunk_overlap). With a reporter, files go in small slices (see the module's doc)."""
     check_paths(paths)  # before a collection is created for nothing
     (instruction, document_instruction), also = pairs[0], list(pairs[1:])
+    opening = dict(document_instruction=document_instruction, model_name=model_name, create=True, also=also,
+                   **settings)
     if reporter is None:
-        with store.open(collection, model, instruction, document_instruction=document_instruction,
-                        model_name=model_name, create=True, also=also, **settings) as opened:
+        with store.open(collection, model, instruction, **opening) as opened:
             return opened.index(paths, options, batch_chunks=batch_chunks)
-    return _index_in_slices(store, collection, model, paths, instruction, document_instruction, model_name,
-                            reporter, ordered_files)
+    return _index_in_slices(store, collection, model, paths, instruction, opening, options, reporter, ordered_files)
 
 
-def _index_in_slices(store: Store, collection: str, model, paths, instruction, document_instruction, model_name,
-                     reporter: Reporter, ordered_files) -> IndexReport:
+def _index_in_slices(store: Store, collection: str, model, paths, instruction: str | None, opening: dict,
+                     options: LoaderOptions | None, reporter: Reporter, ordered_files) -> IndexReport:
     files, problems = walk(list(paths))
     if ordered_files is not None:  # the caller's order (the demo puts well-known modules first)
         rank = {Path(f).resolve(): i for i, f in enumerate(ordered_files)}
@@ -102,13 +102,12 @@ def _index_in_slices(store: Store, collection: str, model, paths, instruction, d
     counter = CountingModel(model, reporter, on_chunks=lambda n: reporter.progress(
         done, max(total, 1), f"{done}/{total} files, {n} chunks embedded"))
     summary = IndexReport(collection, files=total, problems=list(problems))
-    with store.open(collection, counter, instruction=instruction, document_instruction=document_instruction,
-                    create=True, progress=False, model_name=model_name) as opened:
+    with store.open(collection, counter, instruction, progress=False, **opening) as opened:
         summary.completed = opened.completed  # a new model's index embeds the stored chunks on open
         for start, end in slices(total):
             reporter.check()
             part = files[start:end]
-            report = opened.index(part, batch_chunks=SLICE_BATCH_CHUNKS)
+            report = opened.index(part, options, batch_chunks=SLICE_BATCH_CHUNKS)
             _add(summary, report)
             done += len(part)
             reporter.progress(done, max(total, 1), f"{done}/{total} files, {counter.chunks} chunks embedded")
@@ -117,7 +116,7 @@ def _index_in_slices(store: Store, collection: str, model, paths, instruction, d
                 reporter.log(f"problem: {problem}")
         folders = [p for p in paths if Path(p).is_dir()]
         if folders:  # one pass over the whole folders: removes documents whose files are gone
-            summary.removed += opened.index(folders, batch_chunks=SLICE_BATCH_CHUNKS).removed
+            summary.removed += opened.index(folders, options, batch_chunks=SLICE_BATCH_CHUNKS).removed
     return summary
 
 
