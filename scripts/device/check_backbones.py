@@ -41,13 +41,15 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--write", action="store_true", help="write the reference file instead of checking")
+    p.add_argument("--backbones", nargs="+", choices=BACKBONES, default=list(BACKBONES),
+                   help="which converted backbones to check (default: all)")
     args = p.parse_args()
     if args.write:
         np.savez_compressed(REFERENCE, **{name: vectors(name).astype(np.float16) for name in BACKBONES})
         print(f"wrote {REFERENCE}")
         return 0
     reference, failed = np.load(REFERENCE), False
-    for name in BACKBONES:
+    for name in args.backbones:
         got, want = vectors(name), reference[name].astype(np.float32)
         raw, centered = cosines(got, want), cosines(got - got.mean(0), want - want.mean(0))
         ok = raw.min() >= MIN_COSINE and centered.min() >= MIN_CENTERED_COSINE
