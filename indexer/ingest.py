@@ -61,6 +61,17 @@ def index(collection: Collection, paths: Sequence[str | os.PathLike], options: L
     options = options or LoaderOptions()
     started = time.perf_counter()
     report = IndexReport(collection.name, completed=collection.completed)
+    to_load, known = plan(collection, paths, report)
+    _ingest(collection, iter_loaded(to_load, options), len(to_load), known, report, batch_chunks)
+    finish(collection)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def plan(collection: Collection, paths: Sequence[str | os.PathLike],
+         report: IndexReport) -> tuple[list[Path], dict[str, tuple[str, float, int]]]:
+    """Walk the paths, remove documents whose files are gone and count unchanged ones; (the files to load,
+    the stored documents by path). Shared by index() and the Ray path (distributed.py)."""
     files, report.problems = walk(paths)
     report.files = len(files)
     known = _known_documents(collection)
@@ -96,10 +107,7 @@ def index(collection: Collection, paths: Sequence[str | os.PathLike], options: L
             report.unchanged += 1
         else:
             to_load.append(f)
-    _ingest(collection, iter_loaded(to_load, options), len(to_load), known, report, batch_chunks)
-    finish(collection)
-    report.seconds = time.perf_counter() - started
-    return report
+    return to_load, known
 
 
 def upsert(collection: Collection, documents: Iterable[dict], batch_chunks: int = BATCH_CHUNKS) -> IndexReport:
@@ -157,20 +165,11 @@ def _ingest(collection: Collection, loaded: Iterable[LoadedFile | Problem], tota
             if isinstance(item, Problem):
                 report.problems.append(item)
                 continue
-            report.problems.extend(item.problems)
-            old = known.get(item.path)
-            if old is not None and old[0] == item.content_hash:
-                _touch(collection, item)  # same content, new mtime: nothing to embed
-                report.unchanged += 1
+            if not admit(collection, item, None, known, report):
                 continue
             chunks = _chunk(collection, item)
-            if not chunks:
-                report.problems.append(Problem(item.path, "no text to index after chunking"))
+            if not admit(collection, item, chunks, known, report):
                 continue
-            if old is None:
-                report.added += 1
-            else:
-                report.updated += 1
             batch.append((item, chunks))
             pending += len(chunks)
             if pending >= batch_chunks:
@@ -181,10 +180,38 @@ def _ingest(collection: Collection, loaded: Iterable[LoadedFile | Problem], tota
             report.chunks_embedded += write_batch(collection, batch)
 
 
+def admit(collection: Collection, item: LoadedFile, chunks: list[dict] | None, known: dict,
+          report: IndexReport) -> bool:
+    """Whether a loaded file's chunks are to be written, counted in the report. Called first without chunks
+    (None: a file whose content is unchanged is only touched, never chunked), then with them."""
+    old = known.get(item.path)
+    if chunks is None:
+        report.problems.extend(item.problems)
+        if old is not None and old[0] == item.content_hash:
+            _touch(collection, item)  # same content, new mtime: nothing to embed
+            report.unchanged += 1
+            return False
+        return True
+    if not chunks:
+        report.problems.append(Problem(item.path, "no text to index after chunking"))
+        return False
+    if old is None:
+        report.added += 1
+    else:
+        report.updated += 1
+    return True
+
+
 def _chunk(collection: Collection, item: LoadedFile) -> list[dict]:
+    return chunk_records(item.records, collection.model.tokenizer, collection.row.chunk_tokens,
+                         collection.row.chunk_overlap)
+
+
+def chunk_records(records: Sequence[TextRecord], tokenizer, tokens: int, overlap: int) -> list[dict]:
+    """A loaded file's chunk rows (without ids): every record cut into token windows."""
     chunks = []
-    for number, record in enumerate(item.records):
-        for piece in chunk_text(record.text, collection.model.tokenizer, collection.row.chunk_tokens, collection.row.chunk_overlap):
+    for number, record in enumerate(records):
+        for piece in chunk_text(record.text, tokenizer, tokens, overlap):
             chunks.append({"position": len(chunks), "record": number, "start": piece.start, "end": piece.end,
                            "title": record.title, "text": piece.text, "meta": record.metadata})
     return chunks
@@ -198,22 +225,33 @@ def _touch(collection: Collection, item: LoadedFile) -> None:
 
 
 def write_batch(collection: Collection, batch: list[tuple[LoadedFile, list[dict]]]) -> int:
-    """Embed, then commit rows (old chunks out, new in) in one transaction, then add the vectors (to this
-    index and to every index opened with it: several document instructions from one text pass)."""
+    """Embed, then store (see store_batch)."""
     texts = [chunk["text"] for _, chunks in batch for chunk in chunks]
     targets = [collection, *collection.siblings]
-    if collection.siblings and hasattr(collection.model, "encode_document_many"):
-        vectors = collection.model.encode_document_many(texts, [c.document_instruction for c in targets],
-                                                        show_progress_bar=False)
+    store_batch(collection, batch, embed_texts(collection.model, texts, [c.document_instruction for c in targets]))
+    return len(texts)
+
+
+def embed_texts(model, texts: list[str], instructions: Sequence[str]) -> list[np.ndarray]:
+    """One float32 array per document instruction (several from one text pass where the model can)."""
+    if len(instructions) > 1 and hasattr(model, "encode_document_many"):
+        vectors = model.encode_document_many(texts, list(instructions), show_progress_bar=False)
     else:
-        vectors = [c._encode_documents(texts) for c in targets]
+        vectors = [model.encode_document(texts, instruction=i, show_progress_bar=False) for i in instructions]
+    return [np.asarray(part, dtype=np.float32) for part in vectors]
+
+
+def store_batch(collection: Collection, batch: list[tuple[LoadedFile, list[dict]]],
+                vectors: Sequence[np.ndarray]) -> None:
+    """Commit rows (old chunks out, new in) in one transaction, then add the vectors (one array per index:
+    this one and every index opened with it, in that order). A kill between the two leaves rows without
+    vectors, which the next writable open embeds."""
     new_ids, old_ids = write_documents(collection.store, collection.row.id, batch)
-    for target, part in zip(targets, vectors):
+    for target, part in zip([collection, *collection.siblings], vectors):
         target.vectors.remove(old_ids)
         target.vectors.add(new_ids, np.asarray(part, dtype=np.float32))
         target._dirty = True
         target._maybe_save()
-    return len(texts)
 
 
 def _loaded(collection: Collection) -> dict[int, VectorIndex]:
