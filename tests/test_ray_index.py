@@ -1,0 +1,117 @@
+"""Indexing on Ray (indexer/distributed.py) gives what the single-process path gives, on a local 2-CPU cluster."""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from indexer import distributed
+from indexer.collection import Store
+from indexer.store import ChunkRow, DocumentRow
+
+ray = pytest.importorskip("ray", reason="Ray is not installed: `pip install 'promptembedder[ray]'` (scripts/setup.sh)")
+
+SETTINGS = {"create": True, "chunk_tokens": 16, "chunk_overlap": 4, "progress": False}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    distributed.connect(num_cpus=2)  # one cluster for the module: starting Ray costs seconds
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # FailingEmbedder, defined here
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from embedder import PromptEmbedder
+
+    return PromptEmbedder.from_pretrained("tiny", device="cpu", dtype="fp32")
+
+
+@pytest.fixture
+def folder(tmp_path):
+    root = tmp_path / "docs"
+    (root / "sub").mkdir(parents=True)
+    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi".split()
+    for i in range(12):
+        text = " ".join(words[(i + j) % len(words)] for j in range(10 + 7 * i))  # 1 to several chunks each
+        (root / ("sub" if i % 2 else "") / f"doc{i}.txt").write_text(f"Document {i}\n\n{text}\n")
+    (root / "rows.jsonl").write_text('{"text": "first row", "tag": "a"}\n{"text": "second row", "tag": "b"}\n')
+    return root
+
+
+def rows_and_vectors(store: Store, collection) -> tuple[list[tuple], np.ndarray]:
+    """Every chunk row without its id, sorted, and its vector in that order."""
+    with store.sessions() as session:
+        found = session.execute(select(DocumentRow.path, DocumentRow.content_hash, DocumentRow.size,
+                                       DocumentRow.meta, ChunkRow.position, ChunkRow.record, ChunkRow.start,
+                                       ChunkRow.end, ChunkRow.title, ChunkRow.text, ChunkRow.meta, ChunkRow.id)
+                                .join(ChunkRow, ChunkRow.document_id == DocumentRow.id)
+                                .where(DocumentRow.collection_id == collection.row.id)).all()
+    found = sorted(found, key=lambda r: (r[0], r[4]))
+    stored_ids, stored = collection.vectors.vectors()
+    by_id = dict(zip(stored_ids.tolist(), stored))
+    return [tuple(r[:-1]) for r in found], np.array([by_id[r[-1]] for r in found])
+
+
+def test_a_bad_address_is_a_clear_error():
+    from indexer.errors import IndexerError
+
+    if ray.is_initialized():
+        pytest.skip("Ray is already up in this process")
+    with pytest.raises(IndexerError, match="cannot reach the Ray cluster at"):
+        distributed.connect("127.0.0.1:1")
+
+
+def test_ray_gives_the_single_process_rows_and_vectors_and_stays_incremental(cluster, tiny, folder, tmp_path):
+    single_store, ray_store = Store(tmp_path / "single"), Store(tmp_path / "ray")
+    with single_store.open("c", tiny, **SETTINGS) as single:
+        single.index([folder])
+        expected_rows, expected_vectors = rows_and_vectors(single_store, single)
+    with ray_store.open("c", tiny, **SETTINGS) as opened:
+        report = distributed.index(opened, [folder], model_name="tiny", workers=2, files_per_shard=3)
+        assert report.added == 13 and report.chunks_embedded == len(expected_rows) and not report.problems
+        rows, vectors = rows_and_vectors(ray_store, opened)
+    assert rows == expected_rows
+    np.testing.assert_allclose(vectors, expected_vectors, atol=1e-5)
+    assert not any((tmp_path / "ray" / distributed.JOBS_FOLDER).iterdir())  # shards deleted once ingested
+
+    (folder / "doc2.txt").unlink()
+    (folder / "doc4.txt").write_text("a changed document\n")
+    with ray_store.open("c", tiny, **SETTINGS) as opened:
+        report = distributed.index(opened, [folder], model_name="tiny", workers=2)
+        assert (report.removed, report.updated, report.unchanged) == (1, 1, 11)
+        assert report.chunks_embedded == 1
+        report = distributed.index(opened, [folder], model_name="tiny", workers=2)
+        assert report.chunks_embedded == 0 and report.unchanged == 12
+        paths = {r[0] for r in rows_and_vectors(ray_store, opened)[0]}
+    assert str(folder / "doc2.txt") not in paths and str(folder / "doc4.txt") in paths
+    assert all(r.ok for r in ray_store.check("c"))
+
+
+class FailingEmbedder(distributed.ShardEmbedder):
+    """Fails on its second batch: a job that dies part-way, after some shards were ingested."""
+
+    def __call__(self, batch):
+        self.calls = getattr(self, "calls", 0) + 1
+        if self.calls > 1:
+            raise RuntimeError("worker failed")
+        return super().__call__(batch)
+
+
+def test_a_failed_job_leaves_the_store_consistent_and_the_next_run_completes_it(cluster, tiny, folder, tmp_path):
+    store = Store(tmp_path / "ray")
+    with store.open("c", tiny, **SETTINGS) as opened:
+        with pytest.raises(Exception, match="worker failed"):
+            distributed.index(opened, [folder], model_name="tiny", workers=1, files_per_shard=2,
+                              embedder_class=FailingEmbedder)
+    assert all(r.ok for r in store.check("c"))
+    assert not any((tmp_path / "ray" / distributed.JOBS_FOLDER).iterdir())
+    with store.open("c", tiny, **SETTINGS) as opened:
+        done = {r[0] for r in rows_and_vectors(store, opened)[0]}
+        report = distributed.index(opened, [folder], model_name="tiny", workers=2)
+        assert report.unchanged == len(done) and report.added == 13 - len(done)
+    assert all(r.ok for r in store.check("c"))
