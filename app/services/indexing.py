@@ -11,6 +11,7 @@ from typing import Sequence
 import numpy as np
 
 from embedder.protocol import TokenizingEmbedder
+from indexer import distributed
 from indexer.collection import BATCH_CHUNKS, IndexReport, Store
 from indexer.loaders import LoaderOptions, walk
 
@@ -75,14 +76,22 @@ def instruction_pairs(queries: list[str], documents: list[str]) -> list[tuple[st
 def index(store: Store, collection: str, model, paths: Sequence[str | os.PathLike], *,
           pairs: Sequence[tuple[str | None, str | None]] = ((None, None),), options: LoaderOptions | None = None,
           model_name: str = "", batch_chunks: int = BATCH_CHUNKS, reporter: Reporter | None = None,
-          ordered_files: Sequence[Path] | None = None, **settings) -> IndexReport:
+          ordered_files: Sequence[Path] | None = None, ray: str | None = None, ray_workers: int | None = None,
+          ray_shards: str | None = None, backbone: str | None = None, **settings) -> IndexReport:
     """Index files and folders into the collection (created if new): one index per (query, document)
     instruction pair, each text read once for all. settings: Store.open's (index_type, index_params,
-    chunk_tokens, chunk_overlap). With a reporter, files go in small slices (see the module's doc)."""
+    chunk_tokens, chunk_overlap). With a reporter, files go in small slices (see the module's doc).
+    ray: embed on a Ray cluster (indexer/distributed.py): "" starts a local one, else a running cluster's
+    address; model_name and backbone must load the same model on its workers."""
     check_paths(paths)  # before a collection is created for nothing
     (instruction, document_instruction), also = pairs[0], list(pairs[1:])
     opening = dict(document_instruction=document_instruction, model_name=model_name, create=True, also=also,
                    **settings)
+    if ray is not None:
+        distributed.import_ray()  # a missing extra is said before the collection is created
+        with store.open(collection, model, instruction, **opening) as opened:
+            return distributed.index(opened, paths, model_name=model_name, backbone=backbone, options=options,
+                                     address=ray or None, workers=ray_workers, shard_root=ray_shards)
     if reporter is None:
         with store.open(collection, model, instruction, **opening) as opened:
             return opened.index(paths, options, batch_chunks=batch_chunks)
