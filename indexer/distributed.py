@@ -26,7 +26,7 @@ import socket
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
@@ -129,14 +129,17 @@ class ShardEmbedder:
         self.instructions, self.folder = instructions, Path(folder)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        started = time.perf_counter()
         entries = [json.loads(e) for e in batch["entry"]]
         texts = [chunk["text"] for e in entries for chunk in e.get("chunks") or ()]
         if texts:  # each instruction's soft prompt is computed on the first call and cached by the model
             vectors = embed_texts(self.model, texts, self.instructions)
         else:
             vectors = [np.zeros((0, self.model.dimension), np.float32) for _ in self.instructions]
+        seconds = time.perf_counter() - started
         stem = write_shard(self.folder, entries, vectors)
-        return {"shard": np.array([str(stem)], dtype=object), "chunks": np.array([len(texts)])}
+        return {"shard": np.array([str(stem)], dtype=object), "chunks": np.array([len(texts)]),
+                "embed_s": np.array([seconds]), "worker": np.array([os.getpid()])}
 
 
 def write_shard(folder: Path, entries: list[dict], vectors: Sequence[np.ndarray]) -> Path:
@@ -193,13 +196,14 @@ def cluster_plan(ray, workers: int | None, batches: int) -> tuple[int, float, fl
 
 def index(collection: Collection, paths: Sequence[str | os.PathLike], *, model_name: str,
           backbone: str | None = None, options: LoaderOptions | None = None, address: str | None = None,
-          workers: int | None = None, files_per_shard: int = FILES_PER_SHARD, shard_root: str | os.PathLike | None = None,
-          embedder_class: type = ShardEmbedder) -> IndexReport:
+          workers: int | None = None, files_per_shard: int | None = None, shard_root: str | os.PathLike | None = None,
+          embedder_class: type = ShardEmbedder, on_shard: Callable[[dict], None] | None = None) -> IndexReport:
     """Index files and folders on a Ray cluster: what `Collection.index` does, the embedding spread over
     `workers` actors (default: one per GPU, else one per CPU). model_name must load on every worker
     (a preset, a registry backbone, or a checkpoint folder the workers see) as the collection's model.
     address: a running cluster's ("ray://host:10001" or "host:6379"); None joins the Ray this process
-    already started, or starts a local one."""
+    already started, or starts a local one. on_shard: called with each shard's figures once it is ingested
+    (chunks, embed_s and worker from the actor, ingest_s from the driver; the benchmark's)."""
     collection._require_writable()
     ray = import_ray()
     options = options or LoaderOptions()
@@ -217,7 +221,9 @@ def index(collection: Collection, paths: Sequence[str | os.PathLike], *, model_n
             ray.data.DataContext.get_current().enable_progress_bars = collection.progress
             if not collection.progress:  # Ray Data's per-dataset INFO lines; warnings still show
                 logging.getLogger("ray.data").setLevel(logging.WARNING)
-            actors, cpus, gpus, threads = cluster_plan(ray, workers, batches=-(-len(to_load) // files_per_shard))
+            actors, cpus, gpus, threads = cluster_plan(ray, workers, batches=len(to_load))
+            # a few batches per actor, so a slow one does not hold the others back; at most FILES_PER_SHARD
+            files_per_shard = files_per_shard or max(1, min(FILES_PER_SHARD, len(to_load) // (2 * actors)))
             targets = [collection, *collection.siblings]
             files = ray.data.from_items([{"path": str(p)} for p in to_load],
                                         override_num_blocks=max(1, min(len(to_load), 4 * actors)))
@@ -234,7 +240,10 @@ def index(collection: Collection, paths: Sequence[str | os.PathLike], *, model_n
                                        "instructions": [t.document_instruction for t in targets],
                                        "folder": str(job), "threads": threads})
             for row in shards.iter_rows():
+                ingesting = time.perf_counter()
                 ingest_shard(collection, Path(row["shard"]), known, report)
+                if on_shard is not None:
+                    on_shard({**row, "ingest_s": time.perf_counter() - ingesting})
         finish(collection)
     finally:
         shutil.rmtree(job, ignore_errors=True)

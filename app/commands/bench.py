@@ -9,18 +9,19 @@ from __future__ import annotations
 import argparse
 
 from indexer import bench as search_bench
-from indexer import bench_modes
+from indexer import bench_modes, bench_ray
 
 from . import bench_training
 
 
 def register(commands) -> None:
-    p = commands.add_parser("bench", help="benchmarks (search, modes, instructions, train, convergence, levers)",
+    p = commands.add_parser("bench", help="benchmarks (search, modes, instructions, ray, train, convergence, levers)",
                             description="Reproducible benchmarks; results print and can be written as JSON.")
     benchmarks = p.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
     _register_search(benchmarks)
     _register_modes(benchmarks)
     _register_instructions(benchmarks)
+    _register_ray(benchmarks)
     bench_training.register(benchmarks)
 
 
@@ -77,3 +78,21 @@ def _register_instructions(bench_subparsers) -> None:
     p.add_argument("--limit", type=int, default=20, help="files taken from the folder, sorted (default 20)")
     p.add_argument("--output", default=None, help="write the results as JSON here")
     p.set_defaults(handler=bench_modes.bench_instructions)
+
+
+def _register_ray(bench_subparsers) -> None:
+    p = bench_subparsers.add_parser(
+        "ray", help="indexing with --ray (a local cluster) against the single process: overhead, chunks/s per worker",
+        description=bench_ray.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--folder", default=None, help="files to index (e.g. the demo documents)")
+    p.add_argument("--chunks", type=int, default=10_000, help="synthetic one-chunk rows (default 10000; 0: none)")
+    p.add_argument("--rows-per-file", type=int, default=100, help="synthetic rows per JSONL file (default 100)")
+    p.add_argument("--model", default="default", help="the model (default: the shipped one)")
+    p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16"])
+    p.add_argument("--workers", type=int, default=2, help="embedding actors (default 2)")
+    p.add_argument("--cpus", type=int, default=None, help="the local cluster's CPUs (default: the machine's)")
+    p.add_argument("--project-workers", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8, 64],
+                   help="worker counts for the on-paper time to index 10M chunks (default 1,8,64)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output", default=None, help="write the results as JSON here")
+    p.set_defaults(handler=bench_ray.bench_ray)
