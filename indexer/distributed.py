@@ -115,7 +115,7 @@ def load_and_chunk(batch: dict[str, np.ndarray], *, options: LoaderOptions, toke
 class ShardEmbedder:
     """Ray stage 2, one per actor: loads the model once, embeds each batch's chunks and writes them as a shard."""
 
-    def __init__(self, model_name: str, backbone: str | None, dtype: str, fingerprint: str,
+    def __init__(self, model_name: str, backbone: str | None, dtype: str | None, fingerprint: str,
                  instructions: list[str], folder: str, threads: int):
         import torch
 
@@ -231,12 +231,13 @@ def index(collection: Collection, paths: Sequence[str | os.PathLike], *, model_n
                 load_and_chunk, batch_size=files_per_shard, num_cpus=LOAD_CPUS, batch_format="numpy",
                 fn_kwargs={"options": options, "tokenizer": collection.model.tokenizer,
                            "tokens": collection.row.chunk_tokens, "overlap": collection.row.chunk_overlap,
-                           "known_hashes": {path: old[0] for path, old in known.items()}})
+                           "known_hashes": {str(p): known[str(p)][0] for p in to_load if str(p) in known}})
             shards = loaded.map_batches(
-                embedder_class, batch_size=files_per_shard, compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=cpus, num_gpus=gpus,
-                batch_format="numpy",
+                embedder_class, batch_size=files_per_shard, compute=ray.data.ActorPoolStrategy(size=actors),
+                num_cpus=cpus, num_gpus=gpus, batch_format="numpy",
                 fn_constructor_kwargs={"model_name": model_name, "backbone": backbone,
-                                       "dtype": collection.model.dtype_name, "fingerprint": collection.model.fingerprint,
+                                       "dtype": getattr(collection.model, "dtype_name", None),
+                                       "fingerprint": collection.model.fingerprint,
                                        "instructions": [t.document_instruction for t in targets],
                                        "folder": str(job), "threads": threads})
             for row in shards.iter_rows():
