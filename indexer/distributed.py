@@ -190,7 +190,7 @@ def cluster_plan(ray, workers: int | None, batches: int) -> tuple[int, float, fl
         actors = min(workers or gpus, batches)
         return actors, 1.0, 1.0, 1
     actors = min(workers or max(1, int(cpus - LOAD_CPUS)), batches)
-    per_actor = max(0.5, (cpus - LOAD_CPUS) / actors)
+    per_actor = (cpus - LOAD_CPUS) / actors  # fractions are fine to Ray; more would leave an actor unplaced
     return actors, per_actor, 0.0, max(1, int(per_actor + 0.5))
 
 

@@ -16,6 +16,8 @@ from indexer.store import ChunkRow, DocumentRow
 ray = pytest.importorskip("ray", reason="Ray is not installed: `pip install 'promptembedder[ray]'` (scripts/setup.sh)")
 
 SETTINGS = {"create": True, "chunk_tokens": 16, "chunk_overlap": 4, "progress": False}
+# two indexes written together (one text pass, two document instructions): each shard carries both
+PAIRS = {"instruction": "find notes", "document_instruction": "a note", "also": [("find code", "some code")]}
 
 
 @pytest.fixture(scope="module")
@@ -77,28 +79,37 @@ def test_a_bad_address_is_a_clear_error():
 
 def test_ray_gives_the_single_process_rows_and_vectors_and_stays_incremental(cluster, tiny, folder, tmp_path, capsys):
     single_store, ray_store = Store(tmp_path / "single"), Store(tmp_path / "ray")
-    with single_store.open("c", tiny, **SETTINGS) as single:
+    with single_store.open("c", tiny, **SETTINGS, **PAIRS) as single:
         single.index([folder])
         expected_rows, expected_vectors = rows_and_vectors(single_store, single)
-    with ray_store.open("c", tiny, **SETTINGS) as opened:
+        expected_second = rows_and_vectors(single_store, single.siblings[0])[1]
+    with ray_store.open("c", tiny, **SETTINGS, **PAIRS) as opened:
         report = distributed.index(opened, [folder], model_name="tiny", workers=2, files_per_shard=3)
         assert report.added == 13 and report.chunks_embedded == len(expected_rows) and not report.problems
         rows, vectors = rows_and_vectors(ray_store, opened)
+        second = rows_and_vectors(ray_store, opened.siblings[0])[1]
     assert rows == expected_rows
     np.testing.assert_allclose(vectors, expected_vectors, atol=1e-5)
+    np.testing.assert_allclose(second, expected_second, atol=1e-5)
+    assert not np.allclose(vectors, second)  # the two instructions give two sets of vectors
     assert not any((tmp_path / "ray" / distributed.JOBS_FOLDER).iterdir())  # shards deleted once ingested
 
     (folder / "doc2.txt").unlink()
     (folder / "doc4.txt").write_text("a changed document\n")
     # the command line, through the service: Ray is already up here, so --ray uses it
     assert main(["index", str(folder), "-c", "c", "--model", "tiny", "--dtype", "fp32", "--ray", "--ray-workers", "1",
-                 "--store", str(tmp_path / "ray"), "--json"]) == 0
+                 "--instruction", "find notes", "--document-instruction", "a note", "--instruction", "find code",
+                 "--document-instruction", "some code", "--store", str(tmp_path / "ray"), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert (report["removed"], report["updated"], report["unchanged"], report["chunks_embedded"]) == (1, 1, 11, 1)
-    with ray_store.open("c", tiny, **SETTINGS) as opened:
+    leftover = tmp_path / "ray" / distributed.JOBS_FOLDER / "c-killedjob"  # a killed job's shards
+    leftover.mkdir()
+    (leftover / "0123.jsonl").write_text("{}\n")
+    with ray_store.open("c", tiny, **SETTINGS, **PAIRS) as opened:
         report = distributed.index(opened, [folder], model_name="tiny", workers=2)
         assert report.chunks_embedded == 0 and report.unchanged == 12
         paths = {r[0] for r in rows_and_vectors(ray_store, opened)[0]}
+    assert not leftover.exists()
     assert str(folder / "doc2.txt") not in paths and str(folder / "doc4.txt") in paths
     assert all(r.ok for r in ray_store.check("c"))
 
@@ -126,3 +137,21 @@ def test_a_failed_job_leaves_the_store_consistent_and_the_next_run_completes_it(
         report = distributed.index(opened, [folder], model_name="tiny", workers=1)  # one actor starts faster
         assert report.unchanged == len(done) and report.added == 13 - len(done)
     assert all(r.ok for r in store.check("c"))
+
+
+class FakeRay:
+    def __init__(self, **resources):
+        self.resources = resources
+
+    def cluster_resources(self) -> dict:
+        return self.resources
+
+
+def test_actors_follow_the_cluster_one_per_gpu_else_per_cpu_never_more_than_batches():
+    assert distributed.cluster_plan(FakeRay(CPU=32.0, GPU=4.0), None, batches=100) == (4, 1.0, 1.0, 1)
+    assert distributed.cluster_plan(FakeRay(CPU=32.0, GPU=4.0), None, batches=2)[0] == 2
+    actors, cpus, gpus, threads = distributed.cluster_plan(FakeRay(CPU=2.0), 2, batches=100)
+    assert (actors, gpus, threads) == (2, 0.0, 1) and actors * cpus + distributed.LOAD_CPUS <= 2.0
+    assert distributed.cluster_plan(FakeRay(CPU=16.0), None, batches=100)[0] == 15
+    actors, cpus, _, _ = distributed.cluster_plan(FakeRay(CPU=2.0), 4, batches=100)  # more actors than cores
+    assert actors == 4 and actors * cpus + distributed.LOAD_CPUS <= 2.0
