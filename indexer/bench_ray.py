@@ -7,6 +7,7 @@ store on a local Ray cluster of --workers embedding actors (`index --ray`). Repo
   single_s          the single process's wall time
   ray_start_s       ray.init: starting the local cluster (paid once per command; a running cluster skips it)
   ray_job_s         the Ray job: actors starting (each loads the model), loading, chunking, embedding, ingesting
+  actor_load_s      the slowest actor's start: importing torch and loading the model (inside ray_job_s)
   overhead_pct      (ray_start_s + ray_job_s) / single_s - 1: on a machine whose cores the single process
                     already uses, Ray cannot be faster; the figure is what Ray costs
   worker_chunks_s   chunks per second of embedding inside one actor (its shards' chunks / their seconds)
@@ -65,6 +66,7 @@ def measure(name: str, folder: Path, model, model_name: str, workers: int) -> di
     return {"corpus": name, "files": single.files, "chunks": single.chunks_embedded, "single_s": round(single_s, 2),
             "single_chunks_s": round(single.chunks_embedded / single_s, 1), "ray_job_s": round(ray_s, 2),
             "shards": len(shards), "actors_used": len({s["worker"] for s in shards}),
+            "actor_load_s": round(max((s["load_s"] for s in shards), default=0.0), 2),
             "worker_chunks_s": round(ray.chunks_embedded / embed_s, 1) if embed_s else None,
             "ingest_rows_s": round(ray.chunks_embedded / ingest_s, 1) if ingest_s else None}
 

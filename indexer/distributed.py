@@ -117,6 +117,7 @@ class ShardEmbedder:
 
     def __init__(self, model_name: str, backbone: str | None, dtype: str | None, fingerprint: str,
                  instructions: list[str], folder: str, threads: int):
+        started = time.perf_counter()
         import torch
 
         from embedder import PromptEmbedder
@@ -127,6 +128,7 @@ class ShardEmbedder:
             raise IndexerError(f"the Ray workers' {model_name!r} is not the driver's model (fingerprint "
                                f"{self.model.fingerprint}, not {fingerprint}): install the same model on the cluster")
         self.instructions, self.folder = instructions, Path(folder)
+        self.load_s = time.perf_counter() - started  # this actor's share of the fixed cost
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         started = time.perf_counter()
@@ -139,7 +141,7 @@ class ShardEmbedder:
         seconds = time.perf_counter() - started
         stem = write_shard(self.folder, entries, vectors)
         return {"shard": np.array([str(stem)], dtype=object), "chunks": np.array([len(texts)]),
-                "embed_s": np.array([seconds]), "worker": np.array([os.getpid()])}
+                "embed_s": np.array([seconds]), "load_s": np.array([self.load_s]), "worker": np.array([os.getpid()])}
 
 
 def write_shard(folder: Path, entries: list[dict], vectors: Sequence[np.ndarray]) -> Path:
@@ -203,7 +205,7 @@ def index(collection: Collection, paths: Sequence[str | os.PathLike], *, model_n
     (a preset, a registry backbone, or a checkpoint folder the workers see) as the collection's model.
     address: a running cluster's ("ray://host:10001" or "host:6379"); None joins the Ray this process
     already started, or starts a local one. on_shard: called with each shard's figures once it is ingested
-    (chunks, embed_s and worker from the actor, ingest_s from the driver; the benchmark's)."""
+    (chunks, embed_s, load_s and worker from the actor, ingest_s from the driver; the benchmark's)."""
     collection._require_writable()
     ray = import_ray()
     options = options or LoaderOptions()
