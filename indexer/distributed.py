@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 FILES_PER_SHARD = 16  # files per shard: what one actor call embeds and the driver commits at once
 LOAD_CPUS = 0.25  # loading and chunking is light next to embedding; the actors get the rest of the CPUs
+# Ray Data waits forever for actors the cluster cannot place (too few resources, or another job holds them)
+ACTOR_START_TIMEOUT_S = float(os.environ.get("PROMPTEMBEDDER_RAY_ACTOR_TIMEOUT", 600))
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 JOBS_FOLDER = "ray-jobs"
 
@@ -220,7 +222,8 @@ def index(collection: Collection, paths: Sequence[str | os.PathLike], *, model_n
     try:
         if to_load:
             job.mkdir(parents=True, mode=0o700)  # shards hold the user's text, like the store
-            ray.data.DataContext.get_current().enable_progress_bars = collection.progress
+            context = ray.data.DataContext.get_current()
+            context.enable_progress_bars, context.wait_for_min_actors_s = collection.progress, ACTOR_START_TIMEOUT_S
             if not collection.progress:  # Ray Data's per-dataset INFO lines; warnings still show
                 logging.getLogger("ray.data").setLevel(logging.WARNING)
             actors, cpus, gpus, threads = cluster_plan(ray, workers, batches=len(to_load))
@@ -242,11 +245,23 @@ def index(collection: Collection, paths: Sequence[str | os.PathLike], *, model_n
                                        "fingerprint": collection.model.fingerprint,
                                        "instructions": [t.document_instruction for t in targets],
                                        "folder": str(job), "threads": threads})
-            for row in shards.iter_rows():
-                ingesting = time.perf_counter()
-                ingest_shard(collection, Path(row["shard"]), known, report)
-                if on_shard is not None:
-                    on_shard({**row, "ingest_s": time.perf_counter() - ingesting})
+            rows = iter(shards.iter_rows())
+            try:
+                for row in rows:
+                    ingesting = time.perf_counter()
+                    ingest_shard(collection, Path(row["shard"]), known, report)
+                    if on_shard is not None:
+                        on_shard({**row, "ingest_s": time.perf_counter() - ingesting})
+            except ray.exceptions.GetTimeoutError:
+                raise IndexerError(
+                    f"the Ray cluster did not start {actors} embedding actor(s) of {cpus:g} CPU(s) and {gpus:g} "
+                    f"GPU(s) each within {ACTOR_START_TIMEOUT_S:g} s: it has too few free resources (another job "
+                    f"may hold them; see `ray status`), or the model loads too slowly there "
+                    f"(PROMPTEMBEDDER_RAY_ACTOR_TIMEOUT sets the wait); nothing was stored from this job") from None
+            finally:
+                # shut the job's actors down now: a failed job's pool would otherwise hold its CPUs until the
+                # exception's traceback is collected, and the next job would wait for them
+                rows.close()
         finish(collection)
     finally:
         shutil.rmtree(job, ignore_errors=True)

@@ -139,6 +139,21 @@ def test_a_failed_job_leaves_the_store_consistent_and_the_next_run_completes_it(
     assert all(r.ok for r in store.check("c"))
 
 
+def test_actors_the_cluster_cannot_place_are_a_clear_error_not_a_wait_forever(cluster, tiny, folder, tmp_path,
+                                                                              monkeypatch):
+    from indexer.errors import IndexerError
+
+    monkeypatch.setattr(distributed, "ACTOR_START_TIMEOUT_S", 5.0)
+    # an actor of 4 CPUs on a 2-CPU cluster: Ray would wait for them forever
+    monkeypatch.setattr(distributed, "cluster_plan", lambda ray, workers, batches: (1, 4.0, 0.0, 1))
+    store = Store(tmp_path / "ray")
+    with store.open("c", tiny, **SETTINGS) as opened:
+        with pytest.raises(IndexerError, match="did not start 1 embedding actor"):
+            distributed.index(opened, [folder], model_name="tiny", workers=1)
+    assert all(r.ok for r in store.check("c")) and store.names() == ["c"]
+    assert not any((tmp_path / "ray" / distributed.JOBS_FOLDER).iterdir())
+
+
 class FakeRay:
     def __init__(self, **resources):
         self.resources = resources
