@@ -22,7 +22,7 @@ from datetime import date
 from pathlib import Path
 
 DEFAULT_SIZES = "100000,1000000"
-DEFAULT_TYPES = "flat,ivf,hnsw"
+DEFAULT_TYPES = "flat,ivf,ivfpq,hnsw"
 
 
 # ----- data ---------------------------------------------------------------------------------------
@@ -80,6 +80,9 @@ def estimate_build_s(kind: str, data, nlist: int, m: int, ef_construction: int, 
         return 0.0
     if kind == "ivf":
         return 2.0 * dim * nlist * (10 * 50 * nlist + n) / (speed * 1e9)
+    if kind == "ivfpq":  # the lists as ivf, then 10 k-means iterations of 256 centroids per sub-space, encoding
+        sample = max(50 * nlist, 39 * 256)
+        return 2.0 * dim * (nlist * (10 * sample + n) + 256 * (10 * sample + n)) / (speed * 1e9)
     import numpy as np
 
     from .vectors import VectorIndex
@@ -122,7 +125,7 @@ def bench_size(n: int, args: argparse.Namespace, speed: float) -> dict:
     import faiss
     import numpy as np
 
-    from .vectors import VectorIndex, ideal_nlist
+    from .vectors import PQ_MIN_TRAIN, VectorIndex, ideal_nlist
 
     print(f"\n== {n:,} vectors, dim {args.dim} ({args.data})", flush=True)
     data = synthetic(n, args.dim, args.data, args.seed)
@@ -133,15 +136,20 @@ def bench_size(n: int, args: argparse.Namespace, speed: float) -> dict:
     truth = None
     for kind in [t.strip() for t in args.types.split(",") if t.strip()]:
         estimate = estimate_build_s(kind, data, nlist, args.hnsw_m, args.ef_construction, speed)
+        reason = None
         if estimate > args.budget_s:
             reason = f"estimated build {estimate:.0f} s > budget {args.budget_s:.0f} s (--budget-s)"
+        elif kind == "ivfpq" and n < PQ_MIN_TRAIN:
+            reason = f"{n:,} vectors are too few to train its codebooks ({PQ_MIN_TRAIN:,})"
+        if reason:
             print(f"  {kind}: skipped, {reason}", flush=True)
             result["types"][kind] = {"skipped": reason}
             continue
         before = rss_bytes()
         start = time.perf_counter()
-        params = {"M": args.hnsw_m, "efConstruction": args.ef_construction}
-        built = VectorIndex.build(ids, data, kind, params, nlist=nlist if kind == "ivf" else None, seed=args.seed)
+        params = {"M": args.hnsw_m, "efConstruction": args.ef_construction, "pq_m": args.pq_m}
+        built = VectorIndex.build(ids, data, kind, params, nlist=nlist if kind in ("ivf", "ivfpq") else None,
+                                  seed=args.seed)
         build_s = time.perf_counter() - start
         memory = rss_bytes() - before
         index = built.index
@@ -150,8 +158,10 @@ def bench_size(n: int, args: argparse.Namespace, speed: float) -> dict:
             _, truth = exact.search(queries, args.k)
             del exact
         entry = {"build_s": build_s, "memory_mb": memory / 2**20, "estimated_build_s": estimate, "runs": []}
-        if kind == "ivf":
+        if kind in ("ivf", "ivfpq"):
             entry["nlist"] = nlist
+            if kind == "ivfpq":
+                entry["pq_m"] = int(index.pq.M)
             settings = [{"nprobe": int(p)} for p in args.nprobe.split(",")]
         elif kind == "hnsw":
             entry.update(M=args.hnsw_m, efConstruction=args.ef_construction)

@@ -424,7 +424,8 @@ class Collection:
         self._require_writable()
         self.vectors.save(self.path)
         with self.store.sessions.begin() as session:
-            built = self.vectors.kind + (f" nlist={self.vectors.nlist}" if self.vectors.kind == "ivf" else "")
+            built = self.vectors.kind + (f" nlist={self.vectors.nlist}" if self.vectors.nlist else "") + \
+                (f" m={self.vectors.index.pq.M}" if self.vectors.kind == "ivfpq" else "")
             params = {**self.index_row.params, "built": built}
             session.execute(update(IndexRow).where(IndexRow.id == self.index_row.id).values(
                 vectors=self.vectors.ntotal, updated=utcnow(), params=params, index_type=self.index_row.index_type,
@@ -438,7 +439,9 @@ class Collection:
 
     def _maybe_rebuild(self) -> None:
         """Move to the index type the size calls for (auto), or to a newly requested one."""
-        kind, nlist = desired_kind(self.index_row.index_type, self.vectors.ntotal, self.index_row.params)
+        kind, nlist = desired_kind(self.index_row.index_type, self.vectors.ntotal, self.index_row.params,
+                                   self.vectors.dimension)
+        # IVF-Flat retrains its lists as it grows; IVF-PQ does not (it would retrain on its own lossy codes)
         if kind != self.vectors.kind or (kind == "ivf" and nlist >= 2 * (self.vectors.nlist or 0)
                                          and not self.index_row.params.get("nlist")):
             self.vectors = self.vectors.rebuilt(kind, nlist)

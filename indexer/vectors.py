@@ -3,9 +3,12 @@
 Kinds, after the FAISS guidelines ("Guidelines to choose an index"):
 - flat: exact search; the default below EXACT_THRESHOLD vectors.
 - ivf: IndexIVFFlat with nlist ~ 4*sqrt(n) lists, trained on a sample; the default above it.
+- ivfpq: IndexIVFPQ, m bytes per vector instead of 4d (product quantisation, 8-bit codes): the default once
+  IVF-Flat's vectors would pass the memory budget (PROMPTEMBEDDER_INDEX_MEMORY_GB, default half the RAM).
+  Lossy: its scores and the vectors read back from it are approximations (see docs/design.md).
 - hnsw: IndexHNSWFlat (an option: fast and accurate, more memory, no in-place removal, so removals
   rebuild the graph once at save time).
-"auto" picks flat or ivf from the size and rebuilds when the collection outgrows its index.
+"auto" picks flat, ivf or ivfpq from the size and rebuilds when the collection outgrows its index.
 The GPU is used for unfiltered searches when faiss was built with GPU support and one is present.
 """
 from __future__ import annotations
@@ -16,17 +19,20 @@ from pathlib import Path
 
 import numpy as np
 
-INDEX_TYPES = ("auto", "flat", "ivf", "hnsw")
+INDEX_TYPES = ("auto", "flat", "ivf", "ivfpq", "hnsw")
+IVF_KINDS = ("ivf", "ivfpq")
 EXACT_THRESHOLD = 50_000  # below this, exact search is fast enough (~10 ms/query at d=896 on 2 cores)
 MIN_POINTS_PER_LIST = 39  # FAISS warns below this many training points per centroid
+PQ_MIN_TRAIN = MIN_POINTS_PER_LIST * 256  # each sub-quantiser has 256 centroids (8-bit codes)
+PQ_MAX_M = 64  # bytes per vector: 64 divides 576 (SmolLM2) and 896 (Qwen2.5)
 EXACT_FILTER_LIMIT = 20_000  # a filter leaving fewer candidates is searched exactly (graphs and lists miss them)
-DEFAULTS = {"nprobe": None, "nlist": None, "M": 32, "efConstruction": 80, "efSearch": 64}
+DEFAULTS = {"nprobe": None, "nlist": None, "M": 32, "efConstruction": 80, "efSearch": 64, "pq_m": None}
 # what FAISS accepts without aborting or allocating without bound (M 0 aborts natively; a negative M
 # allocated ~24 GB): checked before a parameter is stored, since a stored one is used by every later run
 PARAM_RANGES = {"nlist": (1, 1 << 20), "nprobe": (1, 1 << 20), "M": (2, 256), "efConstruction": (1, 1 << 16),
-                "efSearch": (1, 1 << 16)}
+                "efSearch": (1, 1 << 16), "pq_m": (1, 1024)}
 CLI_NAMES = {"nlist": "--nlist", "nprobe": "--nprobe", "M": "--hnsw-m", "efSearch": "--ef-search",
-             "efConstruction": "efConstruction"}
+             "efConstruction": "efConstruction", "pq_m": "--pq-m"}
 
 
 def tunable(params: dict) -> dict:
@@ -60,19 +66,39 @@ def default_nprobe(nlist: int) -> int:
     return max(8, nlist // 16)
 
 
-def desired_kind(requested: str, n: int, params: dict) -> tuple[str, int | None]:
-    """(kind, nlist) an index of n vectors should be, given what the user asked for."""
+def memory_budget() -> float:
+    """Bytes the vectors of one IVF-Flat index may take before auto moves to IVF-PQ."""
+    configured = os.environ.get("PROMPTEMBEDDER_INDEX_MEMORY_GB")
+    if configured:
+        return float(configured) * 1e9
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2
+
+
+def pq_subquantizers(dimension: int, params: dict) -> int:
+    """m, the bytes per vector: the user's (it must divide the dimension), else the largest divisor <= 64."""
+    m = params.get("pq_m")
+    if m:
+        if dimension % m:
+            raise ValueError(f"--pq-m {m} does not divide the vectors' dimension {dimension}")
+        return int(m)
+    return max(m for m in range(1, min(PQ_MAX_M, dimension) + 1) if dimension % m == 0)
+
+
+def desired_kind(requested: str, n: int, params: dict, dimension: int = 0) -> tuple[str, int | None]:
+    """(kind, nlist) an index of n vectors of this dimension should be, given what the user asked for."""
     if requested not in INDEX_TYPES:
         raise ValueError(f"index type must be one of {', '.join(INDEX_TYPES)}, not {requested!r}")
     kind = requested
     if requested == "auto":
-        kind = "flat" if n < EXACT_THRESHOLD else "ivf"
-    if kind != "ivf":
+        kind = "flat" if n < EXACT_THRESHOLD else "ivfpq" if n * (4 * dimension + 8) > memory_budget() else "ivf"
+    if kind not in IVF_KINDS:
         return kind, None
     nlist = int(params.get("nlist") or ideal_nlist(n))
     if n < MIN_POINTS_PER_LIST * nlist:
         return "flat", None  # too few vectors to train the lists; exact search is fast at this size anyway
-    return "ivf", nlist
+    if kind == "ivfpq" and n < PQ_MIN_TRAIN:
+        return "ivf", nlist  # too few to train the codebooks
+    return kind, nlist
 
 
 def normalize(vectors: np.ndarray) -> np.ndarray:
@@ -111,23 +137,28 @@ class VectorIndex:
     @classmethod
     def build(cls, ids: np.ndarray, vectors: np.ndarray, kind: str, params: dict | None = None,
               nlist: int | None = None, seed: int = 0) -> "VectorIndex":
-        """A new index over the given vectors; ivf is trained on a random sample of them."""
+        """A new index over the given vectors; ivf and ivfpq are trained on a random sample of them."""
         faiss = _faiss()
         dimension = vectors.shape[1]
-        if kind != "ivf":
+        if kind not in IVF_KINDS:
             built = cls.empty(dimension, kind, params)
             built.add(ids, vectors)
             return built
         nlist = nlist or ideal_nlist(len(vectors))
         quantizer = faiss.IndexFlatIP(dimension)
-        index = faiss.IndexIVFFlat(quantizer, dimension, nlist, faiss.METRIC_INNER_PRODUCT)
+        if kind == "ivfpq":
+            m = pq_subquantizers(dimension, params or {})
+            index = faiss.IndexIVFPQ(quantizer, dimension, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
+            index.pq.cp.niter = 10
+        else:
+            index = faiss.IndexIVFFlat(quantizer, dimension, nlist, faiss.METRIC_INNER_PRODUCT)
         index.cp.seed = seed
         index.cp.niter = 10  # k-means converges early for retrieval purposes; training is the cost on a CPU
-        sample_size = min(len(vectors), 50 * nlist)
+        sample_size = min(len(vectors), max(50 * nlist, PQ_MIN_TRAIN if kind == "ivfpq" else 0))
         sample = vectors[np.random.default_rng(seed).choice(len(vectors), sample_size, replace=False)]
-        index.train(np.ascontiguousarray(sample, dtype=np.float32))  # faiss keeps the quantizer referenced
+        index.train(normalize(sample))  # faiss keeps the quantizer referenced
         index.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct by id, for exact filtered search
-        built = cls(index, "ivf", dimension, params)
+        built = cls(index, kind, dimension, params)
         built.add(ids, vectors)
         return built
 
@@ -139,7 +170,8 @@ class VectorIndex:
         if isinstance(inner, faiss.IndexHNSW):
             kind = "hnsw"
         elif isinstance(inner, faiss.IndexIVF):
-            kind = "ivf"  # read_index already returns the concrete type (downcasting again would drop ownership)
+            # read_index already returns the concrete type (downcasting again would drop ownership)
+            kind = "ivfpq" if isinstance(inner, faiss.IndexIVFPQ) else "ivf"
             if index.direct_map.type != faiss.DirectMap.Hashtable:
                 index.set_direct_map_type(faiss.DirectMap.Hashtable)
         else:
@@ -155,12 +187,12 @@ class VectorIndex:
 
     @property
     def nlist(self) -> int | None:
-        return int(self.index.nlist) if self.kind == "ivf" else None
+        return int(self.index.nlist) if self.kind in IVF_KINDS else None
 
     def ids(self) -> np.ndarray:
         """Every id stored (duplicates included, so a check can see them), pending removals excluded."""
         faiss = _faiss()
-        if self.kind == "ivf":
+        if self.kind in IVF_KINDS:
             lists = self.index.invlists
             parts = [faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
                      for i in range(self.index.nlist) if lists.list_size(i)]
@@ -172,9 +204,12 @@ class VectorIndex:
         return ids
 
     def vectors(self) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, vectors) of everything stored, pending removals excluded."""
+        """(ids, vectors) of everything stored, pending removals excluded; ivfpq's are decoded approximations."""
         faiss = _faiss()
-        if self.kind == "ivf":
+        if self.kind == "ivfpq":
+            ids = self.ids()
+            vectors = self.index.reconstruct_batch(ids) if len(ids) else np.empty((0, self.dimension), np.float32)
+        elif self.kind == "ivf":
             lists, d = self.index.invlists, self.dimension
             id_parts, vec_parts = [], []
             for i in range(self.index.nlist):
@@ -218,7 +253,7 @@ class VectorIndex:
 
     def rebuilt(self, kind: str, nlist: int | None = None) -> "VectorIndex":
         ids, vectors = self.vectors()
-        if kind == "ivf" and len(ids) < (nlist or 1):
+        if kind in IVF_KINDS and len(ids) < (nlist or 1):
             kind = "flat"
         return VectorIndex.build(ids, vectors, kind, self.params, nlist)
 
@@ -238,7 +273,7 @@ class VectorIndex:
             selector = faiss.IDSelectorBatch(allowed)
         elif self._pending_removals:
             selector = faiss.IDSelectorNot(faiss.IDSelectorBatch(np.fromiter(self._pending_removals, dtype=np.int64)))
-        if self.kind == "ivf":
+        if self.kind in IVF_KINDS:
             nprobe = int(self.params.get("nprobe") or default_nprobe(self.nlist))
             search_params = faiss.SearchParametersIVF(nprobe=min(nprobe, self.nlist), sel=selector)
         elif self.kind == "hnsw":
@@ -275,7 +310,7 @@ class VectorIndex:
             try:
                 resources = faiss.StandardGpuResources()
                 self._gpu = faiss.index_cpu_to_gpu(resources, 0, self.index)
-                if self.kind == "ivf":
+                if self.kind in IVF_KINDS:
                     self._gpu.nprobe = int(self.params.get("nprobe") or default_nprobe(self.nlist))
                 self._gpu.resources_ref = resources  # must outlive the GPU index
             except RuntimeError:  # a type the GPU cloner does not know: stay on the CPU

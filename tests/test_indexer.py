@@ -463,6 +463,50 @@ def test_auto_index_becomes_ivf_when_it_grows(model, monkeypatch):
     assert len(reopened.search("q", k=5)) == 5
 
 
+def test_ivfpq_keeps_m_bytes_per_vector_and_still_finds_each_vector(tmp_path):
+    x, ids = _unit(12_000, 64), np.arange(12_000, dtype=np.int64)
+    index = VectorIndex.build(ids, x, "ivfpq", {"nprobe": 16, "pq_m": 16}, nlist=64)
+    assert index.kind == "ivfpq" and index.index.code_size == 16  # IVF-Flat: 256 bytes at d = 64
+    _, found = index.search(x[:100], 10)
+    assert np.mean([ids[i] in found[i] for i in range(100)]) >= 0.9  # lossy, but each finds itself
+    index.remove(ids[:5])
+    assert index.ntotal == 11_995 and not np.isin(ids[:5], index.ids()).any()
+    _, found = index.search(x[10:11], 5, allowed=ids[100:103])  # filtered: exact over the decoded vectors
+    assert set(found[0][found[0] >= 0]) == set(ids[100:103])
+    index.save(tmp_path / "i.faiss")
+    loaded = VectorIndex.load(tmp_path / "i.faiss")
+    assert loaded.kind == "ivfpq" and loaded.nlist == 64
+    got_ids, got_vectors = loaded.vectors()  # decoded: close to what was stored, not equal
+    cosines = (got_vectors * x[got_ids]).sum(1) / np.linalg.norm(got_vectors, axis=1)
+    assert got_vectors.shape == (11_995, 64) and cosines.mean() > 0.8 and not np.allclose(got_vectors, x[got_ids])
+
+
+def test_auto_moves_to_ivfpq_past_the_memory_budget(monkeypatch):
+    monkeypatch.setenv("PROMPTEMBEDDER_INDEX_MEMORY_GB", "1")  # 1 GB: IVF-Flat at d = 576 holds ~430k vectors
+    assert desired_kind("auto", 200_000, {}, 576)[0] == "ivf"
+    kind, nlist = desired_kind("auto", 1_000_000, {}, 576)
+    assert kind == "ivfpq" and nlist == 4096
+    assert desired_kind("ivfpq", 9_000, {"nlist": 16}, 64) == ("ivf", 16)  # too few to train the codebooks
+    with pytest.raises(ValueError, match="does not divide"):
+        VectorIndex.build(np.arange(300), _unit(300, 24), "ivfpq", {"pq_m": 7}, nlist=4)
+
+
+def test_auto_index_becomes_ivfpq_when_it_outgrows_memory(model, monkeypatch):
+    import indexer.vectors as vectors
+
+    monkeypatch.setattr(vectors, "EXACT_THRESHOLD", 100)
+    monkeypatch.setattr(vectors, "PQ_MIN_TRAIN", 300)  # FAISS warns below 9,984 training points, and trains
+    monkeypatch.setenv("PROMPTEMBEDDER_INDEX_MEMORY_GB", "1e-6")
+    store, collection = open_collection(model, index_params={"nlist": 16})
+    collection.upsert([{"id": str(i), "text": f"{SENTENCES[i % 8]} number {i}"} for i in range(700)])
+    assert collection.vectors.kind == "ivfpq" and collection.vectors.ntotal == collection.check().chunks
+    assert store.stats("c")[0]["indexes"][0]["built"].startswith("ivfpq nlist=16 m=")
+    collection.close()
+    reopened = store.open("c", model, writable=False)
+    assert reopened.vectors.kind == "ivfpq" and reopened.check().ok
+    assert len(reopened.search("q", k=5)) == 5
+
+
 # ----- consistency ------------------------------------------------------------------------------
 def test_reconcile_removes_stray_vectors_and_embeds_missing_rows(folder, model):
     store, collection = open_collection(model)

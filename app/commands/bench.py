@@ -38,6 +38,7 @@ def _register_search(bench_subparsers) -> None:
     p.add_argument("-k", type=int, default=10, help="recall@k (default 10)")
     p.add_argument("--nlist", type=int, default=None, help="IVF lists (default: the indexer's choice, ~4*sqrt(n))")
     p.add_argument("--nprobe", default="8,32", help="IVF lists probed, comma-separated (default 8,32)")
+    p.add_argument("--pq-m", type=int, default=None, help="IVF-PQ bytes per vector (default: the indexer's, <= 64)")
     p.add_argument("--hnsw-m", type=int, default=32, help="HNSW M (default 32)")
     p.add_argument("--ef-construction", type=int, default=80, help="HNSW efConstruction (default 80)")
     p.add_argument("--ef-search", default="64,128", help="HNSW efSearch, comma-separated (default 64,128)")

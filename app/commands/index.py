@@ -36,9 +36,12 @@ def register(commands) -> None:
     p.add_argument("--document-instruction", action="append", default=None,
                    help="document-side instruction (default: the model's); repeatable, paired with --instruction")
     add_model_arguments(p)
-    p.add_argument("--index-type", choices=["auto", "flat", "ivf", "hnsw"], default=None,
-                   help="FAISS index type (default auto: exact below 50k vectors, IVF above)")
+    p.add_argument("--index-type", choices=["auto", "flat", "ivf", "ivfpq", "hnsw"], default=None,
+                   help="FAISS index type (default auto: exact below 50k vectors, IVF above, IVF-PQ once IVF's "
+                   "vectors would pass PROMPTEMBEDDER_INDEX_MEMORY_GB, default half the RAM)")
     p.add_argument("--nlist", type=int, default=None, help="IVF lists (default ~4*sqrt(vectors))")
+    p.add_argument("--pq-m", type=int, default=None,
+                   help="IVF-PQ bytes per vector (must divide the dimension; default the largest divisor <= 64)")
     p.add_argument("--nprobe", type=int, default=None, help="IVF lists searched per query")
     p.add_argument("--hnsw-m", type=int, default=None, help="HNSW neighbours per node (default 32)")
     p.add_argument("--ef-search", type=int, default=None, help="HNSW search depth (default 64)")
@@ -122,7 +125,8 @@ def open_store(args: argparse.Namespace):
 
 
 def _index_params(args: argparse.Namespace) -> dict:
-    names = {"nlist": args.nlist, "nprobe": args.nprobe, "M": args.hnsw_m, "efSearch": args.ef_search}
+    names = {"nlist": args.nlist, "nprobe": args.nprobe, "M": args.hnsw_m, "efSearch": args.ef_search,
+             "pq_m": args.pq_m}
     return {k: v for k, v in names.items() if v is not None}
 
 
