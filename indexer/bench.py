@@ -254,9 +254,12 @@ def bench_search(args: argparse.Namespace) -> int:
     if args.threads:
         faiss.omp_set_num_threads(args.threads)
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
-    unknown = {t.strip() for t in args.types.split(",")} - {"flat", "ivf", "hnsw"}
+    from .vectors import INDEX_TYPES
+
+    kinds = [kind for kind in INDEX_TYPES if kind != "auto"]
+    unknown = {t.strip() for t in args.types.split(",")} - set(kinds)
     if unknown:
-        raise ValueError(f"unknown index type(s) {', '.join(sorted(unknown))}; choose from flat, ivf, hnsw")
+        raise ValueError(f"unknown index type(s) {', '.join(sorted(unknown))}; choose from {', '.join(kinds)}")
     speed = gflops()
     print(f"machine: {os.cpu_count()} cores, {speed:.0f} GFLOP/s float32 matmul, faiss {faiss.__version__}", flush=True)
     results = {"command": "promptembedder bench search " + " ".join(_argv(args)), "machine": machine(),
