@@ -207,7 +207,11 @@ def index(collection: Collection, paths: Sequence[str | os.PathLike], *, model_n
     (a preset, a registry backbone, or a checkpoint folder the workers see) as the collection's model.
     address: a running cluster's ("ray://host:10001" or "host:6379"); None joins the Ray this process
     already started, or starts a local one. on_shard: called with each shard's figures once it is ingested
-    (chunks, embed_s, load_s and worker from the actor, ingest_s from the driver; the benchmark's)."""
+    (chunks, embed_s, load_s and worker from the actor, ingest_s from the driver; the benchmark's).
+    A job that fails leaves the collection consistent (each shard is committed whole) and shuts down the Ray
+    it started, which ends its actors. In a Ray the caller keeps up, Ray Data releases a failed job's actors
+    only once nothing references the job (Ray 2.60: its failed tasks' callbacks hold them for a while), so the
+    next job may wait for their CPUs, at most ACTOR_START_TIMEOUT_S before a clear error."""
     collection._require_writable()
     ray = import_ray()
     options = options or LoaderOptions()
@@ -259,9 +263,7 @@ def index(collection: Collection, paths: Sequence[str | os.PathLike], *, model_n
                     f"may hold them; see `ray status`), or the model loads too slowly there "
                     f"(PROMPTEMBEDDER_RAY_ACTOR_TIMEOUT sets the wait); nothing was stored from this job") from None
             finally:
-                # shut the job's actors down now: a failed job's pool would otherwise hold its CPUs until the
-                # exception's traceback is collected, and the next job would wait for them
-                rows.close()
+                rows.close()  # stops the job's executor now, not when the iterator is collected
         finish(collection)
     finally:
         shutil.rmtree(job, ignore_errors=True)
