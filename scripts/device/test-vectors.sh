@@ -103,7 +103,7 @@ embed() {  # LAST_NN: assemble SmolLM2, convert it, embed both test sets for eve
             --length 128 --batches 3 --device cpu --threads 2 --json $ROOT/results/bench-encode.json \
             > $ROOT/results/bench-encode.log 2>&1; touch $ROOT/results/bench-encode.done; } & )
     fi
-    models=("default=assets/default-model")
+    models=("${TREE_LABEL:-default}=assets/default-model")  # TREE_LABEL: when a carried model will be `default`
     for dir in $payload/models/*/; do [ -d "$dir" ] && models+=("$(basename $dir)=$dir"); done
     rm -rf $emb && mkdir -p $emb
     export OMP_NUM_THREADS=2  # the embedding runs share cores 10-15, away from the pinned CPU benchmarks
