@@ -58,6 +58,8 @@ def measure(name: str, folder: Path, model, model_name: str, workers: int) -> di
             ray = distributed.index(collection, [folder], model_name=model_name, workers=workers,
                                     on_shard=shards.append)
             ray_s = time.perf_counter() - started
+    if not single.chunks_embedded:
+        raise ValueError(f"{name}: no chunks to embed there (an empty folder, or no file the loaders read)")
     if ray.chunks_embedded != single.chunks_embedded:
         raise RuntimeError(f"{name}: Ray embedded {ray.chunks_embedded} chunks, the single process "
                            f"{single.chunks_embedded}")

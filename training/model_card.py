@@ -44,7 +44,7 @@ RUN_SETTINGS = ["mode", "max_steps", "batch_size", "grad_accum", "lr", "alignmen
                 "hard_negatives", "task_weights", "query_length", "document_length", "tau_start", "tau_end",
                 "cached_text", "text_reuse", "reuse_block", "dtype", "bf16", "seed"]
 MODEL_SETTINGS = ["num_soft_tokens", "placement", "pooling", "soft_token_source", "straight_through",
-                  "gumbel_tau", "prompter_weights", "prompter_lora", "max_length", "query_instruction",
+                  "gumbel_tau", "deep_rank", "prompter_weights", "prompter_lora", "max_length", "query_instruction",
                   "document_instruction"]
 
 
