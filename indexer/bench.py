@@ -81,7 +81,9 @@ def estimate_build_s(kind: str, data, nlist: int, m: int, ef_construction: int, 
     if kind == "ivf":
         return 2.0 * dim * nlist * (10 * 50 * nlist + n) / (speed * 1e9)
     if kind == "ivfpq":  # the lists as ivf, then 10 k-means iterations of 256 centroids per sub-space, encoding
-        sample = max(50 * nlist, 39 * 256)
+        from .vectors import PQ_MIN_TRAIN
+
+        sample = max(50 * nlist, PQ_MIN_TRAIN)
         return 2.0 * dim * (nlist * (10 * sample + n) + 256 * (10 * sample + n)) / (speed * 1e9)
     import numpy as np
 
@@ -125,7 +127,7 @@ def bench_size(n: int, args: argparse.Namespace, speed: float) -> dict:
     import faiss
     import numpy as np
 
-    from .vectors import PQ_MIN_TRAIN, VectorIndex, ideal_nlist
+    from .vectors import IVF_KINDS, PQ_MIN_TRAIN, VectorIndex, ideal_nlist
 
     print(f"\n== {n:,} vectors, dim {args.dim} ({args.data})", flush=True)
     data = synthetic(n, args.dim, args.data, args.seed)
@@ -148,7 +150,7 @@ def bench_size(n: int, args: argparse.Namespace, speed: float) -> dict:
         before = rss_bytes()
         start = time.perf_counter()
         params = {"M": args.hnsw_m, "efConstruction": args.ef_construction, "pq_m": args.pq_m}
-        built = VectorIndex.build(ids, data, kind, params, nlist=nlist if kind in ("ivf", "ivfpq") else None,
+        built = VectorIndex.build(ids, data, kind, params, nlist=nlist if kind in IVF_KINDS else None,
                                   seed=args.seed)
         build_s = time.perf_counter() - start
         memory = rss_bytes() - before
@@ -158,7 +160,7 @@ def bench_size(n: int, args: argparse.Namespace, speed: float) -> dict:
             _, truth = exact.search(queries, args.k)
             del exact
         entry = {"build_s": build_s, "memory_mb": memory / 2**20, "estimated_build_s": estimate, "runs": []}
-        if kind in ("ivf", "ivfpq"):
+        if kind in IVF_KINDS:
             entry["nlist"] = nlist
             if kind == "ivfpq":
                 entry["pq_m"] = int(index.pq.M)

@@ -452,11 +452,6 @@ class Collection:
         if not self.writable and self.vectors.changed_on_disk(self.path) and self.path.exists():
             self.vectors = VectorIndex.load(self.path, self.index_row.params)
 
-    # ----- embedding (ingest and reconcile) ---------------------------------------------------
-    def _encode_documents(self, texts: list[str]) -> np.ndarray:
-        vectors = self.model.encode_document(texts, instruction=self.document_instruction, show_progress_bar=False)
-        return np.asarray(vectors, dtype=np.float32)
-
     # ----- search -----------------------------------------------------------------------------
     @property
     def default_mode(self) -> str:

@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from . import keyword
 from .consistency import Report, compare
+from .ingest import embed_texts
 from .store import ID_BATCH, ChunkRow, IndexRow, collection_chunk_ids
 from .vectors import VectorIndex
 
@@ -89,7 +90,8 @@ def _embed_chunk_ids(collection: Collection, ids: np.ndarray) -> int:
             with collection.store.sessions() as session:
                 rows = session.execute(select(ChunkRow.id, ChunkRow.text).where(ChunkRow.id.in_(part))).all()
             if rows:
-                vectors = collection._encode_documents([text for _, text in rows])
+                texts = [text for _, text in rows]
+                vectors = embed_texts(collection.model, texts, [collection.document_instruction])[0]
                 collection.vectors.add(np.array([i for i, _ in rows], dtype=np.int64), vectors)
                 collection._dirty = True
                 collection._maybe_save()
