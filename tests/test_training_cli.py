@@ -59,6 +59,32 @@ def test_train_align_and_resume_from_the_cli(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["dimension"] == 32
 
 
+def test_train_init_from_continues_a_trained_model(tmp_path, capsys):
+    from embedder.checkpoint import trained_state
+
+    data = toy_jsonl(tmp_path / "toy.jsonl")
+    common = ["--data", str(data), "--batch-size", "4", "--query-length", "8", "--document-length", "8",
+              "--no-progress", "--device", "cpu", "--max-steps", "2", "--save-every", "0"]
+    first = tmp_path / "first"
+    assert main(["train", *common, "--backbone", "tiny-llama", "--deep-rank", "2", "-o", str(first)]) == 0
+    # a model option that contradicts the model is refused, not ignored
+    assert main(["train", *common, "--init-from", str(first), "--deep-rank", "4", "-o", str(tmp_path / "x")]) == 2
+    assert "deep_rank is 2" in capsys.readouterr().err
+    assert main(["train", *common, "--init-from", str(first), "--lr", "1e-9", "--alignment-lr", "1e-9",
+                 "-o", str(tmp_path / "second")]) == 0
+    args = json.loads((tmp_path / "second" / "training_args.json").read_text())
+    assert args["init_from"] == str(first)
+    # the run started from the first model's weights (a learning rate of 1e-9 barely moves them), deep alignment
+    # included; fresh adapters would be far from them
+    before = trained_state(PromptEmbedder.from_pretrained(first))
+    after = trained_state(PromptEmbedder.from_pretrained(tmp_path / "second"))
+    assert before.keys() == after.keys()
+    for group in before:
+        for key, tensor in before[group].items():
+            assert (after[group][key] - tensor).abs().max() < 1e-5, (group, key)
+    assert any("deep" in key for key in before["alignment-tiny-llama"])
+
+
 def test_malformed_data_is_an_error_naming_file_and_line(tmp_path, capsys):
     data = toy_jsonl(tmp_path / "toy.jsonl")
     with data.open("a") as f:

@@ -92,6 +92,7 @@ class TrainConfig:
     progress: bool = True
     data_fingerprint: str = ""  # set by the Trainer from its records: a resumed run must see the same data
     dtype: str = ""  # set by the Trainer: the frozen E's dtype ("fp32", "bf16"); a resumed run must use the same
+    init_from: str = ""  # the trained model this run started from (train --init-from); "" for fresh adapters
 
     def validate(self) -> None:
         if self.mode not in MODES:

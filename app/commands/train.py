@@ -209,8 +209,12 @@ def _register_train(commands) -> None:
                    help="suffix placement: run the text with autograd too (same result, more memory; for comparison)")
     g.add_argument("--query-instruction", default=None,
                    help="the model's default query instruction (for encode without --instruction)")
+    g.add_argument("--init-from", default=None, metavar="MODEL",
+                   help="start from a trained PromptEmbedder (a directory, or 'default' for the shipped one) "
+                        "instead of fresh adapters: a new run with its own optimizer and schedule that continues "
+                        "its weights. The model options above come from MODEL")
     _add_training_arguments(p, lr=1e-4)
-    p.set_defaults(handler=train)
+    p.set_defaults(handler=train, model_option_defaults={option: p.get_default(option) for option in _MODEL_OPTIONS})
 
 
 def _default_backbones(args: argparse.Namespace) -> tuple[str, str]:
@@ -227,6 +231,12 @@ def train(args: argparse.Namespace) -> int:
 
     if args.resume:
         return _resume(args, "prompter")
+    train_config = _train_config(args, "prompter", alignment_lr=args.alignment_lr, tau_start=args.tau_start,
+                                 tau_end=args.tau_end, cached_text=not args.no_cached_text)
+    if args.init_from:
+        model = _trained_model(args)
+        train_config.init_from = str(args.init_from)
+        return _run(model, train_config, args)
     backbone, prompter = _default_backbones(args)
     config = PromptEmbedderConfig(
         embedding_backbone=backbone, prompting_backbone=prompter, num_soft_tokens=args.soft_tokens,
@@ -236,10 +246,39 @@ def train(args: argparse.Namespace) -> int:
         if args.prompter_weights == "lora" else None)
     if args.query_instruction:
         config.query_instruction = args.query_instruction
-    model = _fresh_model(config, args)
-    train_config = _train_config(args, "prompter", alignment_lr=args.alignment_lr, tau_start=args.tau_start,
-                                 tau_end=args.tau_end, cached_text=not args.no_cached_text)
-    return _run(model, train_config, args)
+    return _run(_fresh_model(config, args), train_config, args)
+
+
+# train's model options and the config fields they set: with --init-from, MODEL's values hold
+_MODEL_OPTIONS = {"backbone": "embedding_backbone", "prompter": "prompting_backbone", "soft_tokens": "num_soft_tokens",
+                  "placement": "placement", "pooling": "pooling", "soft_token_source": "soft_token_source",
+                  "straight_through": "straight_through", "prompter_weights": "prompter_weights",
+                  "deep_rank": "deep_rank"}
+
+
+def _trained_model(args: argparse.Namespace):
+    """--init-from: the trained model, on the device and dtype asked for; a model option given on the
+    command line that contradicts it is an error rather than silently ignored."""
+    import torch
+
+    from embedder import PromptEmbedder
+    from training.errors import TrainingError
+
+    torch.manual_seed(args.seed)
+    model = PromptEmbedder.from_pretrained(args.init_from, device=args.device, dtype=args.dtype)
+    if model.prompter is None:
+        raise TrainingError(f"--init-from {args.init_from}: not a trained PromptEmbedder (it has no Prompting LLM); "
+                            "a LoRA baseline continues with train-lora --resume")
+    for option, key in _MODEL_OPTIONS.items():
+        given, own = getattr(args, option), getattr(model.config, key)
+        if key == "embedding_backbone":
+            own = model.embedding.name
+        if given != args.model_option_defaults[option] and given != own:
+            raise TrainingError(f"--init-from {args.init_from}: its {key} is {own!r}; leave out "
+                                f"--{option.replace('_', '-')} {given!r} (the model options come from the model)")
+    if args.query_instruction:
+        model.config.query_instruction = args.query_instruction
+    return model
 
 
 # ----- train-lora -----------------------------------------------------------------------------
