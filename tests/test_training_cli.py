@@ -21,13 +21,13 @@ def toy_jsonl(path, n: int = 24):
     return path
 
 
-@pytest.mark.parametrize("command", ["train", "train-lora", "align", "prepare-data"])
+@pytest.mark.parametrize("command", ["train", "train-lora", "align", "prepare-data", "dev-score"])
 def test_help_explains_every_option(command, capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args([command, "--help"])
     text = capsys.readouterr().out
-    assert "--data" in text and "--output" in text
-    if command != "prepare-data":
+    assert ("--dev" if command == "dev-score" else "--data") in text and "--output" in text
+    if command not in ("prepare-data", "dev-score"):
         assert "--max-steps" in text and "--resume" in text
 
 
@@ -83,6 +83,23 @@ def test_train_init_from_continues_a_trained_model(tmp_path, capsys):
         for key, tensor in before[group].items():
             assert (after[group][key] - tensor).abs().max() < 1e-5, (group, key)
     assert any("deep" in key for key in before["alignment-tiny-llama"])
+
+
+def test_dev_score_reproduces_the_dev_score_the_trainer_logged(tmp_path, capsys):
+    data, dev = toy_jsonl(tmp_path / "toy.jsonl"), toy_jsonl(tmp_path / "dev.jsonl", n=8)
+    run = tmp_path / "pe"
+    assert main(["train", "--data", str(data), "--dev", str(dev), "--batch-size", "4", "--query-length", "8",
+                 "--document-length", "8", "--no-progress", "--device", "cpu", "--max-steps", "2",
+                 "--eval-every", "2", "--save-every", "0", "--backbone", "tiny-llama", "-o", str(run)]) == 0
+    logged = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()][-1]
+    out = tmp_path / "dev.json"
+    assert main(["dev-score", "--model", str(run), "--dev", str(dev), "--document-length", "8", "--device", "cpu",
+                 "--output", str(out)]) == 0
+    row = json.loads(out.read_text())["rows"][0]
+    assert row["dev/score"] == pytest.approx(logged["dev/score"], abs=1e-5)  # the log keeps 5 decimals
+    assert "dev/score" in capsys.readouterr().out
+    assert main(["dev-score", "--model", str(tmp_path / "nowhere"), "--dev", str(dev)]) == 2
+    assert "error:" in capsys.readouterr().err
 
 
 def test_malformed_data_is_an_error_naming_file_and_line(tmp_path, capsys):

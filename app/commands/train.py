@@ -19,6 +19,7 @@ def register(commands) -> None:
     _register_train(commands)
     _register_train_lora(commands)
     _register_align(commands)
+    _register_dev_score(commands)
 
 
 # ----- options --------------------------------------------------------------------------------
@@ -37,6 +38,10 @@ def _add_data_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--task-weight", action="append", default=[], metavar="TASK=W",
                    help="sample TASK's batches W times as often as its size alone would (default 1; 0 leaves it out); "
                         "repeatable. TASK as prepare-data's summary.json names it, e.g. beir:scifact=4")
+    _add_dev_score_arguments(p)
+
+
+def _add_dev_score_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("dev scores", "logged to train_log.jsonl at every --eval-every step and at the end "
                              "(dev/TASK/ndcg_at_10, dev/TASK/recall_at_10, dev/sts/spearman, dev/score: their mean); "
                              "compare runs with `promptembedder bench levers`")
@@ -343,6 +348,63 @@ def align(args: argparse.Namespace) -> int:
     model = attach_backbone(model, args.backbone, seed=args.seed)
     train_config = _train_config(args, "alignment", alignment_lr=args.lr, cached_text=not args.no_cached_text)
     return _run(model, train_config, args)
+
+
+# ----- dev-score ------------------------------------------------------------------------------
+def _register_dev_score(commands) -> None:
+    p = commands.add_parser(
+        "dev-score", help="a trained model's dev scores, as the trainer logs them (choose models on dev)",
+        description="Score models on dev data exactly as `train` does at each --eval-every step (the same dev "
+                    "records, the same subsets, documents cut to --document-length): runs and checkpoints can then "
+                    "be compared on dev, e.g. a new run against the shipped model, without touching a test set.",
+        epilog="example: promptembedder dev-score --model default --model runs/pe --dev runs/data/dev.jsonl "
+               "--dev-sts ../shared/data/stsbenchmark/sts-dev.csv --document-length 256")
+    p.add_argument("--model", action="append", required=True, metavar="MODEL",
+                   help="a checkpoint directory or 'default' (the shipped model); repeatable")
+    p.add_argument("--dev", action="append", required=True, metavar="SPEC", help=f"dev data, repeatable. {DATA_FORMS}")
+    p.add_argument("--document-length", type=int, default=256,
+                   help="document tokens kept, as the run's --document-length (default 256)")
+    p.add_argument("--on-error", choices=["raise", "skip"], default="raise", help="malformed records (default raise)")
+    p.add_argument("--batch-size", type=int, default=16, help="texts per forward pass (default 16)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--dtype", choices=DTYPE_CHOICES, default="auto", help=DTYPE_HELP)
+    p.add_argument("--output", default=None, metavar="FILE", help="also write the scores as JSON here")
+    _add_dev_score_arguments(p)
+    p.set_defaults(handler=dev_score)
+
+
+def dev_score(args: argparse.Namespace) -> int:
+    import json
+    import time
+    from pathlib import Path
+
+    import torch
+
+    from embedder import PromptEmbedder
+    from training.data import read_sources
+    from training.dev_score import dev_scores
+
+    records, problems = read_sources(list(args.dev), args.on_error)
+    for message in problems[:20]:
+        print(f"skipped: {message}", file=sys.stderr)
+    corpora = dict(spec.split("=", 1) for spec in args.dev_corpus)
+    rows = []
+    for name in args.model:
+        model = PromptEmbedder.from_pretrained(name, device=args.device, dtype=args.dtype)
+        cuda = model.device.type == "cuda"  # the trainer's subsets: small enough on the CPU
+        start = time.perf_counter()
+        with torch.no_grad():  # a loaded model generates at its config's Gumbel temperature, as the trainer scores
+            scores = dev_scores(model, records, corpora, args.dev_sts, args.batch_size,
+                                args.dev_max_queries or (200 if cuda else 24),
+                                args.dev_max_sts_pairs or (None if cuda else 200), args.document_length)
+        rows.append({"model": name, **scores, "seconds": round(time.perf_counter() - start, 1)})
+        print(f"{name}: dev/score {scores.get('dev/score', float('nan')):.4f}  " + "  ".join(
+            f"{k.removeprefix('dev/')} {v:.4f}" for k, v in scores.items() if k.endswith(("ndcg_at_10", "spearman"))))
+    if args.output:
+        Path(args.output).write_text(json.dumps({"command": "promptembedder " + " ".join(sys.argv[1:]),
+                                                 "document_length": args.document_length, "rows": rows},
+                                                indent=2) + "\n")
+    return 0
 
 
 # ----- shared ---------------------------------------------------------------------------------
