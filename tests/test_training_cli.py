@@ -67,13 +67,20 @@ def test_train_init_from_continues_a_trained_model(tmp_path, capsys):
               "--no-progress", "--device", "cpu", "--max-steps", "2", "--save-every", "0"]
     first = tmp_path / "first"
     assert main(["train", *common, "--backbone", "tiny-llama", "--deep-rank", "2", "-o", str(first)]) == 0
-    # a model option that contradicts the model is refused, not ignored
-    assert main(["train", *common, "--init-from", str(first), "--deep-rank", "4", "-o", str(tmp_path / "x")]) == 2
-    assert "deep_rank is 2" in capsys.readouterr().err
+    trainable = re.search(r"([\d,]+) trainable parameters", capsys.readouterr().err).group(1)
+    # a model option that contradicts the model is refused, not ignored, even when it is the fresh default
+    for option in (["--deep-rank", "0"], ["--deep-rank", "4"], ["--prompter-lora-rank", "8"], ["--pooling", "mean"]):
+        assert main(["train", *common, "--init-from", str(first), *option, "-o", str(tmp_path / "x")]) == 2
+        assert f"leave out {option[0]} " in capsys.readouterr().err
+    assert main(["train", *common, "--init-from", "tiny", "-o", str(tmp_path / "x")]) == 2
+    assert "not a trained model directory" in capsys.readouterr().err
     assert main(["train", *common, "--init-from", str(first), "--lr", "1e-9", "--alignment-lr", "1e-9",
                  "-o", str(tmp_path / "second")]) == 0
+    # the same weights train as in a fresh run
+    assert re.search(r"([\d,]+) trainable parameters", capsys.readouterr().err).group(1) == trainable
     args = json.loads((tmp_path / "second" / "training_args.json").read_text())
-    assert args["init_from"] == str(first)
+    assert args["init_from"].startswith(str(first)) and "fingerprint" in args["init_from"]
+    assert args["tau_start"] == args["tau_end"] == PromptEmbedder.from_pretrained(first).config.gumbel_tau
     # the run started from the first model's weights (a learning rate of 1e-9 barely moves them), deep alignment
     # included; fresh adapters would be far from them
     before = trained_state(PromptEmbedder.from_pretrained(first))

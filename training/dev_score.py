@@ -162,13 +162,14 @@ def score_dev_set(model, dev_set: DevSet, batch_size: int = 32) -> dict[str, flo
 
 def dev_scores(model, dev_records: list[Record], extra_corpora: dict[str, str | Path] | None = None,
                sts_path: str | Path | None = None, batch_size: int = 32, max_queries: int = 200,
-               max_sts_pairs: int | None = None, document_length: int | None = None) -> dict[str, float]:
+               max_sts_pairs: int | None = None, document_length: int | None = None,
+               retrieval: bool = True) -> dict[str, float]:
     """{"dev/TASK/ndcg_at_10", "dev/TASK/recall_at_10", "dev/sts/spearman", "dev/score": mean of the main scores}.
 
     document_length: cut corpus documents to this many tokens, as the trainer's dev scores do."""
     shorten = None if document_length is None else (lambda texts: truncate_texts(model, texts, document_length))
-    dev_set = build_dev_set(dev_records, extra_corpora, sts_path, max_queries, max_sts_pairs=max_sts_pairs,
-                            shorten=shorten)
+    dev_set = build_dev_set(dev_records, extra_corpora, sts_path, max_queries, retrieval=retrieval,
+                            max_sts_pairs=max_sts_pairs, shorten=shorten)
     return score_dev_set(model, dev_set, batch_size)
 
 

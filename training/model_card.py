@@ -39,7 +39,7 @@ negatives are mined per set (`--hard-negatives 1 --skip-top 1`). Not used: the T
 (CC BY-NC-SA 3.0, non-commercial) and SQuADShifts (no license stated).
 """
 # run settings shown per run (training_args.json), in this order
-RUN_SETTINGS = ["mode", "max_steps", "batch_size", "grad_accum", "lr", "alignment_lr", "warmup_steps",
+RUN_SETTINGS = ["mode", "init_from", "max_steps", "batch_size", "grad_accum", "lr", "alignment_lr", "warmup_steps",
                 "min_lr_ratio", "weight_decay", "max_grad_norm", "temperature", "learnable_temperature",
                 "hard_negatives", "task_weights", "query_length", "document_length", "tau_start", "tau_end",
                 "cached_text", "text_reuse", "reuse_block", "dtype", "bf16", "seed"]

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from embedder.checkpoint import resolve_model_name
 from embedder.dtypes import DTYPE_CHOICES, DTYPE_HELP
 
 DATA_FORMS = (
@@ -193,22 +195,24 @@ def _register_train(commands) -> None:
                    help="the frozen Embedding LLM (default: qwen2.5-0.5b on CUDA, smollm2-135m on CPU; tiny-* for tests)")
     g.add_argument("--prompter", default=None,
                    help="the Prompting LLM backbone (default smollm2-135m; tiny-llama with a tiny backbone)")
-    g.add_argument("--prompter-weights", choices=["lora", "full"], default="lora",
+    g.add_argument("--prompter-weights", choices=["lora", "full"], default=None,
                    help="train LoRA adapters on P (checkpoint of a few MB, default) or all of P's weights")
-    g.add_argument("--prompter-lora-rank", type=int, default=16, help="LoRA rank on P (default 16)")
-    g.add_argument("--soft-tokens", type=int, default=5, help="K, soft tokens per instruction (default 5)")
-    g.add_argument("--placement", choices=["suffix", "prefix"], default="suffix",
+    g.add_argument("--prompter-lora-rank", type=int, default=None, help="LoRA rank on P (default 16)")
+    g.add_argument("--soft-tokens", type=int, default=None, help="K, soft tokens per instruction (default 5)")
+    g.add_argument("--placement", choices=["suffix", "prefix"], default=None,
                    help="soft tokens after the text (default; the text pass runs without autograd) or before it")
-    g.add_argument("--pooling", choices=["last", "mean"], default="last", help="pooling of E's states (default last)")
-    g.add_argument("--soft-token-source", choices=["hidden", "embedding"], default="hidden",
+    g.add_argument("--pooling", choices=["last", "mean"], default=None, help="pooling of E's states (default last)")
+    g.add_argument("--soft-token-source", choices=["hidden", "embedding"], default=None,
                    help="hand on P's hidden state or the relaxed mixed embedding (default hidden)")
     g.add_argument("--straight-through", action="store_true", help="hard one-hot forward, soft gradient backward")
-    g.add_argument("--deep-rank", type=int, default=0,
+    g.add_argument("--deep-rank", type=int, default=None,
                    help="extension beyond the paper: the alignment also adds a rank-R projection of P's vectors to "
                         "E's hidden states at the soft positions after every layer (zero at the start; backbone "
                         "swaps still train the alignment alone) (default 0: off)")
-    g.add_argument("--tau-start", type=float, default=1.0, help="Gumbel-softmax temperature at the start (default 1.0)")
-    g.add_argument("--tau-end", type=float, default=0.3, help="... annealed geometrically to this (default 0.3)")
+    g.add_argument("--tau-start", type=float, default=None,
+                   help="Gumbel-softmax temperature at the start (default 1.0; with --init-from the model's own)")
+    g.add_argument("--tau-end", type=float, default=None,
+                   help="... annealed geometrically to this (default 0.3; with --init-from the model's own)")
     g.add_argument("--alignment-lr", type=float, default=1e-3, help="peak learning rate of the alignment (default 1e-3)")
     g.add_argument("--no-cached-text", action="store_true",
                    help="suffix placement: run the text with autograd too (same result, more memory; for comparison)")
@@ -217,9 +221,10 @@ def _register_train(commands) -> None:
     g.add_argument("--init-from", default=None, metavar="MODEL",
                    help="start from a trained PromptEmbedder (a directory, or 'default' for the shipped one) "
                         "instead of fresh adapters: a new run with its own optimizer and schedule that continues "
-                        "its weights. The model options above come from MODEL")
+                        "its weights. The model options above come from MODEL (giving one that differs is an "
+                        "error); --backbone picks which of its aligned Embedding LLMs to train on")
     _add_training_arguments(p, lr=1e-4)
-    p.set_defaults(handler=train, model_option_defaults={option: p.get_default(option) for option in _MODEL_OPTIONS})
+    p.set_defaults(handler=train)
 
 
 def _default_backbones(args: argparse.Namespace) -> tuple[str, str]:
@@ -236,11 +241,16 @@ def train(args: argparse.Namespace) -> int:
 
     if args.resume:
         return _resume(args, "prompter")
-    train_config = _train_config(args, "prompter", alignment_lr=args.alignment_lr, tau_start=args.tau_start,
-                                 tau_end=args.tau_end, cached_text=not args.no_cached_text)
-    if args.init_from:
-        model = _trained_model(args)
-        train_config.init_from = str(args.init_from)
+    model = _trained_model(args) if args.init_from else None
+    for option, value in FRESH_MODEL_DEFAULTS.items():  # unset model options: MODEL's values, else the defaults
+        if getattr(args, option) is None:
+            setattr(args, option, value)
+    tau = model.config.gumbel_tau if model is not None else None
+    train_config = _train_config(args, "prompter", alignment_lr=args.alignment_lr,
+                                 tau_start=args.tau_start or tau or 1.0, tau_end=args.tau_end or tau or 0.3,
+                                 cached_text=not args.no_cached_text)
+    if model is not None:
+        train_config.init_from = f"{resolve_model_name(args.init_from)} (fingerprint {model.fingerprint})"
         return _run(model, train_config, args)
     backbone, prompter = _default_backbones(args)
     config = PromptEmbedderConfig(
@@ -254,33 +264,49 @@ def train(args: argparse.Namespace) -> int:
     return _run(_fresh_model(config, args), train_config, args)
 
 
-# train's model options and the config fields they set: with --init-from, MODEL's values hold
-_MODEL_OPTIONS = {"backbone": "embedding_backbone", "prompter": "prompting_backbone", "soft_tokens": "num_soft_tokens",
-                  "placement": "placement", "pooling": "pooling", "soft_token_source": "soft_token_source",
+# train's model options (None when not given), their defaults for a fresh model, the config fields they set
+FRESH_MODEL_DEFAULTS = {"soft_tokens": 5, "placement": "suffix", "pooling": "last", "soft_token_source": "hidden",
+                        "prompter_weights": "lora", "deep_rank": 0, "prompter_lora_rank": 16}
+_MODEL_OPTIONS = {"prompter": "prompting_backbone", "soft_tokens": "num_soft_tokens", "placement": "placement",
+                  "pooling": "pooling", "soft_token_source": "soft_token_source",
                   "straight_through": "straight_through", "prompter_weights": "prompter_weights",
                   "deep_rank": "deep_rank"}
 
 
 def _trained_model(args: argparse.Namespace):
-    """--init-from: the trained model, on the device and dtype asked for; a model option given on the
-    command line that contradicts it is an error rather than silently ignored."""
+    """--init-from: the trained model on the asked backbone, device and dtype; a model option given on the
+    command line that differs from the model's is an error rather than silently ignored."""
     import torch
 
     from embedder import PromptEmbedder
     from training.errors import TrainingError
 
+    if not isinstance(resolve_model_name(args.init_from), Path):
+        raise TrainingError(f"--init-from {args.init_from}: not a trained model directory; to train a new model "
+                            "on a backbone, leave out --init-from and pass --backbone")
     torch.manual_seed(args.seed)
-    model = PromptEmbedder.from_pretrained(args.init_from, device=args.device, dtype=args.dtype)
-    if model.prompter is None:
-        raise TrainingError(f"--init-from {args.init_from}: not a trained PromptEmbedder (it has no Prompting LLM); "
-                            "a LoRA baseline continues with train-lora --resume")
-    for option, key in _MODEL_OPTIONS.items():
-        given, own = getattr(args, option), getattr(model.config, key)
-        if key == "embedding_backbone":
-            own = model.embedding.name
-        if given != args.model_option_defaults[option] and given != own:
-            raise TrainingError(f"--init-from {args.init_from}: its {key} is {own!r}; leave out "
-                                f"--{option.replace('_', '-')} {given!r} (the model options come from the model)")
+    model = PromptEmbedder.from_pretrained(args.init_from, backbone=args.backbone, device=args.device,
+                                           dtype=args.dtype)
+    if model.prompter is None or model.config.prompter_weights not in ("lora", "full"):
+        raise TrainingError(f"--init-from {args.init_from}: not a trained PromptEmbedder (no trained Prompting "
+                            "LLM; a LoRA baseline continues with train-lora --resume)")
+    own = {option: getattr(model.config, key) for option, key in _MODEL_OPTIONS.items()}
+    lora = model.config.prompter_lora or {}
+    own["prompter_lora_rank"] = lora.get("r", FRESH_MODEL_DEFAULTS["prompter_lora_rank"])
+    for option, mine in own.items():
+        given = getattr(args, option)
+        if given is not None and given is not False and given != mine:  # (0 == False: compare by identity)
+            flag = "--" + option.replace("_", "-")
+            raise TrainingError(f"--init-from {args.init_from}: the model has {flag.removeprefix('--')} {mine!r}; "
+                                f"leave out {flag} {given!r} (the model options come from the model)")
+        setattr(args, option, mine)
+    if model.extra_alignments or model.config.cpu_backbone:
+        # P changes in this run: alignments fitted to the old P would no longer match it
+        others = ", ".join(model.extra_alignments) or model.config.cpu_backbone
+        print(f"note: the new model keeps only its alignment to {model.embedding.name}; realign {others} with "
+              "`promptembedder align`", file=sys.stderr)
+        model.extra_alignments.clear()
+        model.config.cpu_backbone = None
     if args.query_instruction:
         model.config.query_instruction = args.query_instruction
     return model
@@ -356,18 +382,24 @@ def _register_dev_score(commands) -> None:
         "dev-score", help="a trained model's dev scores, as the trainer logs them (choose models on dev)",
         description="Score models on dev data exactly as `train` does at each --eval-every step (the same dev "
                     "records, the same subsets, documents cut to --document-length): runs and checkpoints can then "
-                    "be compared on dev, e.g. a new run against the shipped model, without touching a test set.",
+                    "be compared on dev, e.g. a new run against the shipped model, without touching a test set. "
+                    "Settings not given come from the model's run (its training_args.json). The dev records come "
+                    "as files (prepare-data writes dev.jsonl); a run that held out --dev-fraction of its --data "
+                    "cannot be rescored this way.",
         epilog="example: promptembedder dev-score --model default --model runs/pe --dev runs/data/dev.jsonl "
                "--dev-sts ../shared/data/stsbenchmark/sts-dev.csv --document-length 256")
     p.add_argument("--model", action="append", required=True, metavar="MODEL",
                    help="a checkpoint directory or 'default' (the shipped model); repeatable")
     p.add_argument("--dev", action="append", required=True, metavar="SPEC", help=f"dev data, repeatable. {DATA_FORMS}")
-    p.add_argument("--document-length", type=int, default=256,
-                   help="document tokens kept, as the run's --document-length (default 256)")
+    p.add_argument("--document-length", type=int, default=None,
+                   help="document tokens kept (default: the model's run's --document-length, else 256); give it "
+                        "to compare models trained at different lengths on the same dev set")
     p.add_argument("--on-error", choices=["raise", "skip"], default="raise", help="malformed records (default raise)")
-    p.add_argument("--batch-size", type=int, default=16, help="texts per forward pass (default 16)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="texts per forward pass (default: the model's run's, else 32)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
-    p.add_argument("--dtype", choices=DTYPE_CHOICES, default="auto", help=DTYPE_HELP)
+    p.add_argument("--dtype", choices=DTYPE_CHOICES, default=None,
+                   help=DTYPE_HELP + " (default: the dtype the model's run trained with, else auto)")
     p.add_argument("--output", default=None, metavar="FILE", help="also write the scores as JSON here")
     _add_dev_score_arguments(p)
     p.set_defaults(handler=dev_score)
@@ -375,36 +407,55 @@ def _register_dev_score(commands) -> None:
 
 def dev_score(args: argparse.Namespace) -> int:
     import json
-    import time
-    from pathlib import Path
 
-    import torch
-
-    from embedder import PromptEmbedder
     from training.data import read_sources
-    from training.dev_score import dev_scores
+    from training.errors import TrainingError
 
     records, problems = read_sources(list(args.dev), args.on_error)
     for message in problems[:20]:
         print(f"skipped: {message}", file=sys.stderr)
-    corpora = dict(spec.split("=", 1) for spec in args.dev_corpus)
-    rows = []
-    for name in args.model:
-        model = PromptEmbedder.from_pretrained(name, device=args.device, dtype=args.dtype)
-        cuda = model.device.type == "cuda"  # the trainer's subsets: small enough on the CPU
-        start = time.perf_counter()
-        with torch.no_grad():  # a loaded model generates at its config's Gumbel temperature, as the trainer scores
-            scores = dev_scores(model, records, corpora, args.dev_sts, args.batch_size,
-                                args.dev_max_queries or (200 if cuda else 24),
-                                args.dev_max_sts_pairs or (None if cuda else 200), args.document_length)
-        rows.append({"model": name, **scores, "seconds": round(time.perf_counter() - start, 1)})
-        print(f"{name}: dev/score {scores.get('dev/score', float('nan')):.4f}  " + "  ".join(
-            f"{k.removeprefix('dev/')} {v:.4f}" for k, v in scores.items() if k.endswith(("ndcg_at_10", "spearman"))))
+    if args.dev_sts and not Path(args.dev_sts).is_file():
+        raise TrainingError(f"--dev-sts {args.dev_sts}: no such file")
+    corpora = {}
+    for spec in args.dev_corpus:
+        task, sep, path = spec.partition("=")
+        if not (sep and task and path):
+            raise TrainingError(f"--dev-corpus {spec!r}: expected TASK=PATH, e.g. beir:scifact=data/scifact/corpus.jsonl")
+        corpora[task] = path
+    rows = [_dev_score_row(name, records, corpora, args) for name in args.model]
     if args.output:
-        Path(args.output).write_text(json.dumps({"command": "promptembedder " + " ".join(sys.argv[1:]),
-                                                 "document_length": args.document_length, "rows": rows},
-                                                indent=2) + "\n")
+        Path(args.output).write_text(json.dumps({"dev": args.dev, "dev_sts": args.dev_sts, "rows": rows}, indent=2) + "\n")
     return 0
+
+
+def _dev_score_row(name: str, records, corpora: dict[str, str], args: argparse.Namespace) -> dict:
+    """One model's dev scores, with the settings of its own run (training_args.json) where not given."""
+    import json
+    import time
+
+    import torch
+
+    from embedder import PromptEmbedder
+    from training.dev_score import dev_scores
+
+    path = resolve_model_name(name)
+    run_file = Path(path) / "training_args.json" if isinstance(path, Path) else None
+    run = json.loads(run_file.read_text()) if run_file is not None and run_file.is_file() else {}
+    document_length = args.document_length or run.get("document_length") or 256
+    batch_size = args.batch_size or run.get("batch_size") or 32
+    model = PromptEmbedder.from_pretrained(name, device=args.device, dtype=args.dtype or run.get("dtype") or "auto")
+    model.set_padding_side("right")  # as the trainer pads
+    cuda = model.device.type == "cuda"  # the trainer's subsets: small enough on the CPU
+    start = time.perf_counter()
+    with torch.no_grad():  # a loaded model generates at its config's Gumbel temperature, as the trainer scores
+        scores = dev_scores(model, records, corpora, args.dev_sts, batch_size,
+                            args.dev_max_queries or run.get("dev_max_queries") or (200 if cuda else 24),
+                            args.dev_max_sts_pairs or run.get("dev_max_sts_pairs") or (None if cuda else 200),
+                            document_length, retrieval=not args.no_dev_retrieval)
+    print(f"{name}: dev/score {scores.get('dev/score', float('nan')):.4f}  " + "  ".join(
+        f"{k.removeprefix('dev/')} {v:.4f}" for k, v in scores.items() if k.endswith(("ndcg_at_10", "spearman"))))
+    return {"model": name, "document_length": document_length, "batch_size": batch_size, **scores,
+            "seconds": round(time.perf_counter() - start, 1)}
 
 
 # ----- shared ---------------------------------------------------------------------------------
