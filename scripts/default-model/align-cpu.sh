@@ -5,9 +5,9 @@
 # BACKBONE names (default: gemma3-270m qwen2.5-0.5b). A run with checkpoints resumes, a finished one is skipped.
 # Each run's wall time is in its train_log.jsonl (step_s, dev_s); compare with the shipped run's.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-OUT=${1:?usage: align-cpu.sh ALIGN_DIR [DATA_DIR] [BACKBONE ...]}
-DATA=${2:-$(dirname "$OUT")/data}
+OUT=$(realpath -m "${1:?usage: align-cpu.sh ALIGN_DIR [DATA_DIR] [BACKBONE ...]}")
+DATA=$(realpath -m "${2:-$(dirname "$OUT")/data}")
+cd "$(dirname "$0")/../.."  # after the paths above are made absolute (relative ones: the caller's)
 shift $(( $# >= 2 ? 2 : 1 ))
 TARGETS=${*:-gemma3-270m qwen2.5-0.5b}
 SHARED=${SHARED:-../shared/data}

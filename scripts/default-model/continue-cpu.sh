@@ -5,10 +5,11 @@
 # Same data and mixture as train-cpu.sh; the Gumbel temperature stays at the model's own 0.3. Run it again after
 # an interruption and it resumes from the latest checkpoint (every 20 steps), appending to RUN_DIR/resumes.log.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-RUN=${1:?usage: continue-cpu.sh RUN_DIR INIT_MODEL [DATA_DIR]}
+RUN=$(realpath -m "${1:?usage: continue-cpu.sh RUN_DIR INIT_MODEL [DATA_DIR]}")
 INIT=${2:?usage: continue-cpu.sh RUN_DIR INIT_MODEL [DATA_DIR]}
-DATA=${3:-$(dirname "$RUN")/data}
+[ "$INIT" = default ] || INIT=$(realpath -m "$INIT")
+DATA=$(realpath -m "${3:-$(dirname "$RUN")/data}")
+cd "$(dirname "$0")/../.."  # after the paths above are made absolute (relative ones: the caller's)
 SHARED=${SHARED:-../shared/data}
 [ -f "$DATA/train.jsonl" ] || scripts/default-model/prepare-data.sh "$DATA"
 if ls "$RUN"/checkpoint-*/trainer_state.json >/dev/null 2>&1; then

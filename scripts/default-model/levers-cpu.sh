@@ -6,9 +6,9 @@
 # run is skipped, so the script can be stopped and started again at any moment. Runs live outside the repository.
 # The table: promptembedder bench levers LEVERS_DIR/* (dev scores only: never choose on a test split).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-OUT=${1:?usage: levers-cpu.sh LEVERS_DIR [DATA_DIR] [RUN ...]}
-DATA=${2:-$(dirname "$OUT")/data}
+OUT=$(realpath -m "${1:?usage: levers-cpu.sh LEVERS_DIR [DATA_DIR] [RUN ...]}")
+DATA=$(realpath -m "${2:-$(dirname "$OUT")/data}")
+cd "$(dirname "$0")/../.."  # after the paths above are made absolute (relative ones: the caller's)
 shift $(( $# >= 2 ? 2 : 1 ))
 RUNS=${*:-base lora reuse2 deep16}
 SHARED=${SHARED:-../shared/data}

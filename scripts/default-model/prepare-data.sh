@@ -2,9 +2,10 @@
 # prepare-data.sh DATA_DIR: the shipped model's training data: licensed sets only (no twitter-url, no squadshifts; SciFact train
 # qrels only, STS-B train only). Each task with its own instruction.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+OUT=$(realpath -m "${1:?usage: prepare-data.sh DATA_DIR}")
+cd "$(dirname "$0")/../.."  # after the paths above are made absolute (relative ones: the caller's)
 D=${SHARED:-../shared/data}
-exec .venv/bin/promptembedder prepare-data -o "$1" --hard-negatives 1 --skip-top 1 --dev-fraction 0.02 \
+exec .venv/bin/promptembedder prepare-data -o "$OUT" --hard-negatives 1 --skip-top 1 --dev-fraction 0.02 \
   --data "jsonl:$D/squad/pairs.jsonl::Given a question, retrieve the Wikipedia passage that answers it." \
   --data "jsonl:$D/nq-qed/pairs.jsonl::Given a web search query, retrieve the Wikipedia passage that answers it." \
   --data "jsonl:$D/snli/pairs.jsonl::Retrieve semantically similar text." \

@@ -6,9 +6,9 @@
 # again after an interruption and it resumes from the latest checkpoint (every 20 steps, a few minutes on
 # 2 cores), appending to RUN_DIR/resumes.log. Runs live outside the repository.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-RUN=${1:?usage: train-cpu.sh RUN_DIR [DATA_DIR]}
-DATA=${2:-$(dirname "$RUN")/data}
+RUN=$(realpath -m "${1:?usage: train-cpu.sh RUN_DIR [DATA_DIR]}")
+DATA=$(realpath -m "${2:-$(dirname "$RUN")/data}")
+cd "$(dirname "$0")/../.."  # after the paths above are made absolute (relative ones: the caller's)
 SHARED=${SHARED:-../shared/data}
 [ -f "$DATA/train.jsonl" ] || scripts/default-model/prepare-data.sh "$DATA"
 if ls "$RUN"/checkpoint-*/trainer_state.json >/dev/null 2>&1; then
