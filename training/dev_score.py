@@ -45,6 +45,17 @@ class DevSet:
         return bool(self.retrieval) or self.sts is not None
 
 
+def dev_corpora(specs: list[str]) -> dict[str, str]:
+    """--dev-corpus's TASK=PATH specs as {task: path}; a malformed one is a clear error."""
+    corpora = {}
+    for spec in specs:
+        task, sep, path = spec.partition("=")
+        if not (sep and task and path):
+            raise ValueError(f"dev corpus {spec!r}: expected TASK=PATH, e.g. beir:scifact=data/scifact/corpus.jsonl")
+        corpora[task] = path
+    return corpora
+
+
 def build_dev_set(dev_records: list[Record], extra_corpora: dict[str, str | Path] | None = None,
                   sts_path: str | Path | None = None, max_queries: int = 200, retrieval: bool = True,
                   max_sts_pairs: int | None = None, shorten=None) -> DevSet:

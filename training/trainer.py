@@ -34,7 +34,7 @@ from embedder.hardware import device_name
 from embedder.model import SoftPrompt, TextPass
 
 from .data import Record
-from .dev_score import build_dev_set, metric_label, score_dev_set, truncate_texts
+from .dev_score import build_dev_set, dev_corpora, metric_label, score_dev_set, truncate_texts
 from .errors import TrainingError
 from .losses import InfoNCE
 from .methods import METHODS, select_trainable
@@ -112,10 +112,7 @@ class TrainConfig:
             raise ValueError("text reuse steps through cached batches one at a time: use grad_accum 1")
         if not (self.tau_start > 0 and self.tau_end > 0):
             raise ValueError("tau_start and tau_end must be positive")
-        for spec in self.dev_corpus:
-            task, sep, path = spec.partition("=")
-            if not (sep and task and path):
-                raise ValueError(f"dev corpus {spec!r}: expected TASK=PATH, e.g. beir:scifact=data/scifact/corpus.jsonl")
+        dev_corpora(self.dev_corpus)
 
 
 # ----- schedules ----------------------------------------------------------------------------
@@ -152,7 +149,7 @@ class Trainer:
         self.device = model.device
         self.cuda = self.device.type == "cuda"
         self.dev_batches = self._dev_batches(dev_records or [])
-        corpora = dict(spec.split("=", 1) for spec in config.dev_corpus)
+        corpora = dev_corpora(config.dev_corpus)
         # the CPU's dev set is small enough to cost under a tenth of the training time at the defaults
         max_queries = config.dev_max_queries or (200 if self.cuda else 24)
         max_sts_pairs = config.dev_max_sts_pairs or (None if self.cuda else 200)

@@ -409,6 +409,7 @@ def dev_score(args: argparse.Namespace) -> int:
     import json
 
     from training.data import read_sources
+    from training.dev_score import dev_corpora
     from training.errors import TrainingError
 
     records, problems = read_sources(list(args.dev), args.on_error)
@@ -416,12 +417,7 @@ def dev_score(args: argparse.Namespace) -> int:
         print(f"skipped: {message}", file=sys.stderr)
     if args.dev_sts and not Path(args.dev_sts).is_file():
         raise TrainingError(f"--dev-sts {args.dev_sts}: no such file")
-    corpora = {}
-    for spec in args.dev_corpus:
-        task, sep, path = spec.partition("=")
-        if not (sep and task and path):
-            raise TrainingError(f"--dev-corpus {spec!r}: expected TASK=PATH, e.g. beir:scifact=data/scifact/corpus.jsonl")
-        corpora[task] = path
+    corpora = dev_corpora(args.dev_corpus)  # a malformed spec fails before any model loads
     rows = [_dev_score_row(name, records, corpora, args) for name in args.model]
     if args.output:
         Path(args.output).write_text(json.dumps({"dev": args.dev, "dev_sts": args.dev_sts, "rows": rows}, indent=2) + "\n")

@@ -13,9 +13,7 @@ cd "$(dirname "$0")/../.."  # after the paths above are made absolute (relative 
 SHARED=${SHARED:-../shared/data}
 [ -f "$DATA/train.jsonl" ] || scripts/default-model/prepare-data.sh "$DATA"
 if ls "$RUN"/checkpoint-*/trainer_state.json >/dev/null 2>&1; then
-    echo "$(date -Is) resume from $(ls -d "$RUN"/checkpoint-* | tail -1)" >> "$RUN/resumes.log"
-    exec .venv/bin/promptembedder train --resume -o "$RUN" --data "$DATA/train.jsonl" --dev "$DATA/dev.jsonl" \
-        --dev-sts "$SHARED/stsbenchmark/sts-dev.csv" --no-progress
+    exec scripts/default-model/train-cpu.sh "$RUN" "$DATA"  # resuming is the same for both stages
 fi
 mkdir -p "$RUN"
 echo "$(date -Is) start from $INIT" >> "$RUN/resumes.log"
