@@ -2,15 +2,17 @@
 # The lever study and the LoRA baseline on the CPU: short runs at one fixed, equal budget (steps, batch, data),
 # each changing one setting of the shipped configuration (scripts/default-model/train-cpu.sh), then one table.
 #   scripts/default-model/levers-cpu.sh LEVERS_DIR [DATA_DIR] [RUN ...]
-# RUN names (default: all, in this order): base lora reuse2 deep16. A run that has checkpoints resumes, a finished
-# run is skipped, so the script can be stopped and started again at any moment. Runs live outside the repository.
+# RUN names (default: all, in this order): base lora reuse2 deep16, then the second round, each one change to
+# deep16 (the shipped configuration since): deep16-k10 deep16-mean deep16-embedding deep16-tau03 deep16-lr2x
+# deep16-uniform. A run that has checkpoints resumes, a finished run is skipped, so the script can be stopped and
+# started again at any moment. Runs live outside the repository.
 # The table: promptembedder bench levers LEVERS_DIR/* (dev scores only: never choose on a test split).
 set -euo pipefail
 OUT=$(realpath -m "${1:?usage: levers-cpu.sh LEVERS_DIR [DATA_DIR] [RUN ...]}")
 DATA=$(realpath -m "${2:-$(dirname "$OUT")/data}")
 cd "$(dirname "$0")/../.."  # after the paths above are made absolute (relative ones: the caller's)
 shift $(( $# >= 2 ? 2 : 1 ))
-RUNS=${*:-base lora reuse2 deep16}
+RUNS=${*:-base lora reuse2 deep16 deep16-k10 deep16-mean deep16-embedding deep16-tau03 deep16-lr2x deep16-uniform}
 SHARED=${SHARED:-../shared/data}
 STEPS=${STEPS:-40}
 [ -f "$DATA/train.jsonl" ] || scripts/default-model/prepare-data.sh "$DATA"
@@ -49,7 +51,16 @@ for run in $RUNS; do
         reuse2) train reuse2 train "${PROMPTER[@]}" --text-reuse 2 --reuse-block 4 ;;
         deep16) train deep16 train "${PROMPTER[@]}" --deep-rank 16 ;;
         lora)   train lora train-lora --backbone smollm2-135m --lr 2e-4 ;;
-        *) echo "unknown run: $run (base reuse2 deep16 lora)" >&2; exit 2 ;;
+        # round 2: deep16 with one more change (later options override earlier ones)
+        deep16-k10)       train "$run" train "${PROMPTER[@]}" --deep-rank 16 --soft-tokens 10 ;;
+        deep16-mean)      train "$run" train "${PROMPTER[@]}" --deep-rank 16 --pooling mean ;;
+        deep16-embedding) train "$run" train "${PROMPTER[@]}" --deep-rank 16 --soft-token-source embedding ;;
+        deep16-tau03)     train "$run" train "${PROMPTER[@]}" --deep-rank 16 --tau-start 0.3 ;;
+        deep16-lr2x)      train "$run" train "${PROMPTER[@]}" --deep-rank 16 --lr 4e-4 --alignment-lr 4e-3 ;;
+        deep16-uniform)   train "$run" train "${PROMPTER[@]}" --deep-rank 16 --task-weight beir:scifact=1 \
+                              --task-weight sts:sts-train=1 --task-weight jsonl:squad/pairs=1 \
+                              --task-weight jsonl:arxiv-2007-2017/pairs=1 --task-weight jsonl:arxiv-cs-2025/pairs=1 ;;
+        *) echo "unknown run: $run (see the header)" >&2; exit 2 ;;
     esac
 done
 .venv/bin/promptembedder bench levers "$OUT"/*/ > "$OUT/levers.md"
