@@ -226,6 +226,15 @@ def test_dev_corpus_option_is_checked_before_training(tmp_path):
 
 
 # ----- the CLI and `bench levers` ---------------------------------------------------------------
+def test_bench_levers_treats_a_missing_setting_as_its_empty_default():
+    from training.levers import differing_settings
+
+    old = {"settings": {"lr": 1e-4}}  # from before init_from and task_weights existed
+    new = {"settings": {"lr": 1e-4, "init_from": "", "task_weights": {}}}
+    assert differing_settings([old, new]) == []
+    assert differing_settings([old, {"settings": {"lr": 2e-4, "init_from": "/runs/a"}}]) == ["lr", "init_from"]
+
+
 def test_bench_levers_tabulates_cli_runs_with_their_differing_setting(tmp_path, capsys):
     from app.cli import main
 

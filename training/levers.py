@@ -51,7 +51,12 @@ def _settings(run: Path) -> dict:
 
 def differing_settings(runs: list[dict]) -> list[str]:
     keys = dict.fromkeys(k for run in runs for k in run["settings"])
-    return [k for k in keys if len({json.dumps(run["settings"].get(k), sort_keys=True) for run in runs}) > 1]
+    return [k for k in keys if len({_comparable(run["settings"].get(k)) for run in runs}) > 1]
+
+
+def _comparable(value) -> str:
+    # a run from before a setting existed lacks it; one after writes its empty default ("", {}): the same run
+    return json.dumps(None if value in ("", {}, []) else value, sort_keys=True)
 
 
 def _value(value) -> str:
