@@ -26,6 +26,7 @@ COMMON=(--data "$DATA/train.jsonl" --dev "$DATA/dev.jsonl" --dev-sts "$SHARED/st
 PROMPTER=(--backbone smollm2-135m --prompter smollm2-135m --prompter-weights lora --soft-tokens 5
     --placement suffix --lr 2e-4 --alignment-lr 2e-3 --tau-start 1.0 --tau-end 0.3
     --query-instruction "Retrieve semantically similar text.")
+DEEP16=("${PROMPTER[@]}" --deep-rank 16)  # the shipped configuration since the first round; round 2 changes one thing
 
 train() {  # NAME COMMAND ARGS...: start, resume, or skip a finished run
     local name=$1 command=$2; shift 2
@@ -49,15 +50,15 @@ for run in $RUNS; do
     case $run in
         base)   train base train "${PROMPTER[@]}" ;;
         reuse2) train reuse2 train "${PROMPTER[@]}" --text-reuse 2 --reuse-block 4 ;;
-        deep16) train deep16 train "${PROMPTER[@]}" --deep-rank 16 ;;
+        deep16) train deep16 train "${DEEP16[@]}" ;;
         lora)   train lora train-lora --backbone smollm2-135m --lr 2e-4 ;;
         # round 2: deep16 with one more change (later options override earlier ones)
-        deep16-k10)       train "$run" train "${PROMPTER[@]}" --deep-rank 16 --soft-tokens 10 ;;
-        deep16-mean)      train "$run" train "${PROMPTER[@]}" --deep-rank 16 --pooling mean ;;
-        deep16-embedding) train "$run" train "${PROMPTER[@]}" --deep-rank 16 --soft-token-source embedding ;;
-        deep16-tau03)     train "$run" train "${PROMPTER[@]}" --deep-rank 16 --tau-start 0.3 ;;
-        deep16-lr2x)      train "$run" train "${PROMPTER[@]}" --deep-rank 16 --lr 4e-4 --alignment-lr 4e-3 ;;
-        deep16-uniform)   train "$run" train "${PROMPTER[@]}" --deep-rank 16 --task-weight beir:scifact=1 \
+        deep16-k10)       train "$run" train "${DEEP16[@]}" --soft-tokens 10 ;;
+        deep16-mean)      train "$run" train "${DEEP16[@]}" --pooling mean ;;
+        deep16-embedding) train "$run" train "${DEEP16[@]}" --soft-token-source embedding ;;
+        deep16-tau03)     train "$run" train "${DEEP16[@]}" --tau-start 0.3 ;;
+        deep16-lr2x)      train "$run" train "${DEEP16[@]}" --lr 4e-4 --alignment-lr 4e-3 ;;
+        deep16-uniform)   train "$run" train "${DEEP16[@]}" --task-weight beir:scifact=1 \
                               --task-weight sts:sts-train=1 --task-weight jsonl:squad/pairs=1 \
                               --task-weight jsonl:arxiv-2007-2017/pairs=1 --task-weight jsonl:arxiv-cs-2025/pairs=1 ;;
         *) echo "unknown run: $run (see the header)" >&2; exit 2 ;;
