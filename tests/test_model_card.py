@@ -6,6 +6,7 @@ import json
 import pytest
 
 from app.cli import main
+from embedder import PromptEmbedder, PromptEmbedderConfig
 from training.errors import TrainingError
 from training.model_card import model_card, results_table
 
@@ -75,6 +76,13 @@ def test_model_card_needs_the_hardware_when_the_logs_record_none(tiny_default_ch
     card = model_card(tiny_default_checkpoint, results, {"pe": run})
     assert '| pe | cuda | 2 |' in card
     assert f'from_pretrained("{tiny_default_checkpoint}")' in card  # not the shipped one: loaded by path
+
+
+def test_model_card_names_the_embedding_llm_the_default_everywhere_without_a_cpu_backbone(results, run, tmp_path):
+    folder = tmp_path / "one-backbone"
+    PromptEmbedder.from_config(PromptEmbedderConfig(embedding_backbone="tiny-llama")).save_pretrained(folder)
+    card = model_card(folder, results, {"pe": run}, hardware="cpu")
+    assert "| Embedding LLM (default) | tiny-llama |" in card and "default on CUDA" not in card
 
 
 def test_model_card_refuses_a_missing_or_malformed_results_file(tiny_default_checkpoint, tmp_path, capsys):
