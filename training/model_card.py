@@ -181,8 +181,8 @@ def _backbone_table(config, registry: dict) -> str:
 
     if config.prompting_backbone:
         lines.append(row(f"Prompting LLM (weights: {config.prompter_weights})", config.prompting_backbone))
+    on_cuda = "default on CUDA" if config.cpu_backbone else "default"  # no CPU backbone: it is used everywhere
     for name in config.aligned_backbones or [config.embedding_backbone]:
-        on_cuda = "default on CUDA" if config.cpu_backbone else "default"  # no CPU backbone: it is used everywhere
         uses = [u for u, b in ((on_cuda, config.embedding_backbone), ("default on CPU", config.cpu_backbone))
                 if b == name]
         lines.append(row("Embedding LLM" + (f" ({', '.join(uses)})" if uses else ""), name))
