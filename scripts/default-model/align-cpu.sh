@@ -11,6 +11,7 @@ cd "$(dirname "$0")/../.."  # after the paths above are made absolute (relative 
 shift $(( $# >= 2 ? 2 : 1 ))
 TARGETS=${*:-gemma3-270m qwen2.5-0.5b}
 SHARED=${SHARED:-../shared/data}
+source scripts/default-model/mixture.sh
 STEPS=${STEPS:-30}
 MODEL=${MODEL:-assets/default-model}
 [ -f "$DATA/train.jsonl" ] || scripts/default-model/prepare-data.sh "$DATA"
@@ -29,7 +30,6 @@ for target in $TARGETS; do
         .venv/bin/promptembedder align -o "$dir" --model "$MODEL" --backbone "$target" --data "$DATA/train.jsonl" \
             "${DEV[@]}" --batch-size 16 --hard-negatives 1 --query-length 32 --document-length 128 \
             --lr 2e-3 --warmup-steps 3 --max-steps "$STEPS" --eval-every "$STEPS" --save-every 5 --keep-checkpoints 1 --seed 0 \
-            --task-weight beir:scifact=8 --task-weight sts:sts-train=6 --task-weight jsonl:squad/pairs=0.6 \
-            --task-weight jsonl:arxiv-2007-2017/pairs=0.5 --task-weight jsonl:arxiv-cs-2025/pairs=0.5
+            "${MIXTURE[@]}"
     fi
 done

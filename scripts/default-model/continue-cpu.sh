@@ -11,6 +11,7 @@ INIT=${2:?usage: continue-cpu.sh RUN_DIR INIT_MODEL [DATA_DIR]}
 DATA=$(realpath -m "${3:-$(dirname "$RUN")/data}")
 cd "$(dirname "$0")/../.."  # after the paths above are made absolute (relative ones: the caller's)
 SHARED=${SHARED:-../shared/data}
+source scripts/default-model/mixture.sh
 [ -f "$DATA/train.jsonl" ] || scripts/default-model/prepare-data.sh "$DATA"
 if ls "$RUN"/checkpoint-*/trainer_state.json >/dev/null 2>&1; then
     exec scripts/default-model/train-cpu.sh "$RUN" "$DATA"  # resuming is the same for both stages
@@ -21,6 +22,5 @@ exec .venv/bin/promptembedder train -o "$RUN" --data "$DATA/train.jsonl" --dev "
     --dev-sts "$SHARED/stsbenchmark/sts-dev.csv" --init-from "$INIT" \
     --batch-size 16 --hard-negatives 1 --query-length 32 --document-length ${DOC_LEN:-256} \
     --lr 1e-4 --alignment-lr 1e-3 --warmup-steps 10 --max-steps ${MAX_STEPS:-200} --tau-start 0.3 --tau-end 0.3 \
-    --task-weight beir:scifact=8 --task-weight sts:sts-train=6 --task-weight jsonl:squad/pairs=0.6 \
-    --task-weight jsonl:arxiv-2007-2017/pairs=0.5 --task-weight jsonl:arxiv-cs-2025/pairs=0.5 \
+    "${MIXTURE[@]}" \
     --eval-every 100 --save-every 20 --keep-checkpoints 2 --seed 1 --no-progress

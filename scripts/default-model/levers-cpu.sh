@@ -14,6 +14,7 @@ cd "$(dirname "$0")/../.."  # after the paths above are made absolute (relative 
 shift $(( $# >= 2 ? 2 : 1 ))
 RUNS=${*:-base lora reuse2 deep16 deep16-k10 deep16-mean deep16-embedding deep16-tau03 deep16-lr2x deep16-uniform}
 SHARED=${SHARED:-../shared/data}
+source scripts/default-model/mixture.sh
 STEPS=${STEPS:-40}
 [ -f "$DATA/train.jsonl" ] || scripts/default-model/prepare-data.sh "$DATA"
 
@@ -21,8 +22,7 @@ STEPS=${STEPS:-40}
 COMMON=(--data "$DATA/train.jsonl" --dev "$DATA/dev.jsonl" --dev-sts "$SHARED/stsbenchmark/sts-dev.csv"
     --pooling last --batch-size 16 --hard-negatives 1 --query-length 32 --document-length 128
     --warmup-steps 5 --max-steps "$STEPS" --eval-every "$STEPS" --save-every 10 --keep-checkpoints 1 --seed 0
-    --task-weight beir:scifact=8 --task-weight sts:sts-train=6 --task-weight jsonl:squad/pairs=0.6
-    --task-weight jsonl:arxiv-2007-2017/pairs=0.5 --task-weight jsonl:arxiv-cs-2025/pairs=0.5 --no-progress)
+    "${MIXTURE[@]}" --no-progress)
 PROMPTER=(--backbone smollm2-135m --prompter smollm2-135m --prompter-weights lora --soft-tokens 5
     --placement suffix --lr 2e-4 --alignment-lr 2e-3 --tau-start 1.0 --tau-end 0.3
     --query-instruction "Retrieve semantically similar text.")
