@@ -61,7 +61,7 @@ def test_model_card_from_the_checkpoint_runs_and_results(shipped_model, results,
     assert "| Embedding LLM (default on CUDA) | tiny-qwen2 |" in card
     assert "| Embedding LLM (default on CPU) | tiny-llama |" in card
     assert "| Prompting LLM (weights: base) | tiny-llama |" in card
-    assert "| pe | 1x NVIDIA H100 80GB | 2 | 2.5 min | 6.00 GiB | 0.432 |" in card
+    assert "| pe | 1x NVIDIA H100 80GB | 2 | 2.5 min | 75.0 s | 6.00 GiB | 0.432 |" in card  # median of 70, 80
     assert "| batch_size | 64 |" in card and "| num_soft_tokens | 5 |" in card
     assert "| default | 0.512 | 0.735 | cuda |" in card and "| bm25 | 0.662 | n/a | cpu |" in card
     assert "MedQuAD" in card and "CC BY-NC-SA 3.0" in card  # the data, and what was left out
@@ -97,3 +97,16 @@ def test_model_card_refuses_a_missing_or_malformed_results_file(tiny_default_che
                  "--hardware", "cpu"]) == 2
     assert "results[0] lacks split, metric, value" in capsys.readouterr().err
     assert not (tiny_default_checkpoint / "README.md").exists()
+
+
+def test_model_card_marks_the_settings_an_alignment_run_does_not_apply(tiny_default_checkpoint, results, run, tmp_path):
+    aligned = tmp_path / "runs" / "align"
+    aligned.mkdir()
+    (aligned / "train_log.jsonl").write_text((run / "train_log.jsonl").read_text())
+    (aligned / "training_args.json").write_text(json.dumps({"mode": "alignment", "lr": 0.002, "alignment_lr": 0.002,
+                                                             "tau_start": 1.0, "tau_end": 0.3}))
+    (run / "training_args.json").write_text(json.dumps({"mode": "prompter", "lr": 0.0002, "tau_start": 1.0}))
+    card = model_card(tiny_default_checkpoint, results, {"pe": run, "align": aligned}, hardware="cpu")
+    assert "| lr | 0.0002 | unused (alignment) |" in card  # P is frozen: its learning rate does not apply
+    assert "| tau_start | 1.0 | unused (alignment) |" in card  # nor the anneal: P keeps its checkpoint's tau
+    assert "| alignment_lr | n/a | 0.002 |" in card

@@ -8,6 +8,7 @@ dev/score with its step.
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 from .dev_score import metric_label
@@ -26,9 +27,11 @@ def read_run(path: str | Path) -> dict:
     entries = read_log(log)
     evaluated = [e for e in entries if "dev/score" in e]
     best = max(evaluated, key=lambda e: e["dev/score"], default=None)
+    step_times = [e["step_s"] for e in entries if "step_s" in e]
     return {
         "run": str(run), "settings": _settings(run), "steps": entries[-1]["step"] if entries else 0,
         "train_s": round(sum(e.get("step_s", 0.0) for e in entries), 1),
+        "median_step_s": statistics.median(step_times) if step_times else None,
         "dev_s": round(sum(e.get("dev_s", 0.0) for e in entries), 1),
         "peak_memory_bytes": max((e.get("peak_memory_bytes", 0) for e in entries), default=0),
         "final": {k: v for k, v in (evaluated[-1] if evaluated else {}).items() if k.startswith("dev/")},

@@ -43,6 +43,9 @@ RUN_SETTINGS = ["mode", "init_from", "max_steps", "batch_size", "grad_accum", "l
                 "min_lr_ratio", "weight_decay", "max_grad_norm", "temperature", "learnable_temperature",
                 "hard_negatives", "task_weights", "query_length", "document_length", "tau_start", "tau_end",
                 "cached_text", "text_reuse", "reuse_block", "dtype", "bf16", "seed"]
+# settings a run's mode records but never uses: alignment keeps P frozen at its checkpoint's tau and trains only
+# the alignment (at alignment_lr), so P's learning rate and the Gumbel anneal would read as if they applied
+UNUSED_BY_MODE = {"alignment": {"lr", "tau_start", "tau_end"}}
 MODEL_SETTINGS = ["num_soft_tokens", "placement", "pooling", "soft_token_source", "straight_through",
                   "gumbel_tau", "deep_rank", "prompter_weights", "prompter_lora", "max_length", "query_instruction",
                   "document_instruction"]
@@ -197,17 +200,25 @@ def _training_section(runs: list[dict], hardware: str | None) -> list[str]:
            "alignment into another Embedding LLM (`alignment`); the Embedding LLMs stay frozen.", "",
            "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(runs)]
     for key in ["embedding_backbone", *RUN_SETTINGS]:
-        out.append(f"| {key} | " + " | ".join(_cell(run["settings"].get(key)) for run in runs) + " |")
-    out += ["", "| run | hardware | steps | training time | peak memory | final dev/score |",
-            "|---|---|---:|---:|---:|---:|"]
+        out.append(f"| {key} | " + " | ".join(_setting_cell(run, key) for run in runs) + " |")
+    out += ["", "| run | hardware | steps | training time | median step | peak memory | final dev/score |",
+            "|---|---|---:|---:|---:|---:|---:|"]
     for run in runs:
+        median = "n/a" if run["median_step_s"] is None else f"{run['median_step_s']:.1f} s"
         out.append(f"| {run['name']} | {', '.join(run['devices']) or hardware} | {run['steps']} | "
-                   f"{seconds_text(run['train_s'])} | {memory_text(run['peak_memory_bytes'])} | "
+                   f"{seconds_text(run['train_s'])} | {median} | {memory_text(run['peak_memory_bytes'])} | "
                    f"{_score(run['final'].get('dev/score'))} |")
     out += ["", "Training time: the sum of the logged step times (model loading, dev evaluation and checkpoint saves "
-            "excluded). Peak memory: the largest `peak_memory_bytes` logged, memory allocated by torch on a GPU run, "
-            "the process's peak resident size on a CPU run. dev/score: the run's last dev evaluation.", ""]
+            "excluded; a step that shared the machine with other work, or was paused, counts as long as it took: the "
+            "median step shows the undisturbed pace). Peak memory: the largest `peak_memory_bytes` logged, memory "
+            "allocated by torch on a GPU run, the process's peak resident size on a CPU run. dev/score: the run's "
+            "last dev evaluation. \"unused\": a setting the run records but its mode does not apply.", ""]
     return out
+
+
+def _setting_cell(run: dict, key: str) -> str:
+    mode = run["settings"].get("mode")
+    return f"unused ({mode})" if key in UNUSED_BY_MODE.get(mode, ()) else _cell(run["settings"].get(key))
 
 
 def _cell(value) -> str:
