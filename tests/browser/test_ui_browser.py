@@ -73,7 +73,7 @@ def test_uploaded_file_is_indexed_shows_in_stats_and_is_found(page, server, tmp_
     page.locator("#index-upload").get_by_text("narwhals.txt").first.wait_for()
     page.locator("#index-upload-button").click()
     page.locator("#index-message .pe-ok").wait_for()
-    page.locator("#index-job [data-state=done]").filter(has_text="uploaded").wait_for(timeout=60_000)
+    page.locator("#index-job [data-state=done]").filter(has_text="uploaded").wait_for()  # the page default: 90 s
     page.get_by_role("button", name="Refresh stats").click()
     row = page.locator("#collections-stats [role=row]").filter(has_text="uploads")
     row.wait_for()
