@@ -16,6 +16,7 @@ DATA=$(realpath -m "${2:-$(dirname "$RUN")/data}")
 cd "$(dirname "$0")/../.."  # after the paths above are made absolute (relative ones: the caller's)
 SHARED=${SHARED:-../shared/data}
 source scripts/default-model/mixture.sh
+case ${METHOD:=prompter} in prompter|lora) ;; *) echo "METHOD must be prompter or lora, not '$METHOD'" >&2; exit 2 ;; esac
 [ -f "$DATA/train.jsonl" ] || scripts/default-model/prepare-data.sh "$DATA"
 DEV=(--data "$DATA/train.jsonl" --dev "$DATA/dev.jsonl" --dev-sts "$SHARED/stsbenchmark/sts-dev.csv" --no-progress)
 if ls "$RUN"/checkpoint-*/trainer_state.json >/dev/null 2>&1; then
@@ -28,8 +29,8 @@ SCHEDULE=(--pooling last --batch-size 16 --hard-negatives 1 --query-length 32 --
     --lr 2e-4 --warmup-steps 20 --max-steps ${MAX_STEPS:-340} "${MIXTURE[@]}"
     --eval-every 100 --save-every 20 --keep-checkpoints 2 --seed 0)
 mkdir -p "$RUN"
-echo "$(date -Is) start${METHOD:+ ($METHOD)}" >> "$RUN/resumes.log"
-if [ "${METHOD:-prompter}" = lora ]; then
+echo "$(date -Is) start ($METHOD)" >> "$RUN/resumes.log"
+if [ "$METHOD" = lora ]; then
     exec .venv/bin/promptembedder train-lora -o "$RUN" "${DEV[@]}" --backbone smollm2-135m "${SCHEDULE[@]}"
 fi
 exec .venv/bin/promptembedder train -o "$RUN" "${DEV[@]}" "${SCHEDULE[@]}" \
