@@ -30,7 +30,7 @@ def read_run(path: str | Path) -> dict:
     step_times = [e["step_s"] for e in entries if "step_s" in e]
     return {
         "run": str(run), "settings": _settings(run), "steps": entries[-1]["step"] if entries else 0,
-        "train_s": round(sum(e.get("step_s", 0.0) for e in entries), 1),
+        "train_s": round(sum(step_times), 1),
         "median_step_s": statistics.median(step_times) if step_times else None,
         "dev_s": round(sum(e.get("dev_s", 0.0) for e in entries), 1),
         "peak_memory_bytes": max((e.get("peak_memory_bytes", 0) for e in entries), default=0),
