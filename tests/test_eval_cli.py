@@ -55,6 +55,17 @@ def test_record_merges_into_the_results_file(beir, tmp_path, capsys):
     assert entries[-1]["value"] == 1.0 and entries[-1]["metric"] == "ndcg_at_10"
 
 
+def test_label_names_the_recorded_row_and_is_refused_with_compare(beir, tmp_path, capsys):
+    record = tmp_path / "results.json"
+    labelled = eval_json(capsys, "--model", "tiny", "--label", "my-run", "--data", str(beir), "--record", str(record))
+    assert labelled["model"] == "my-run"
+    again = eval_json(capsys, "--model", "tiny", "--data", str(beir))  # the cached result, under the name asked
+    assert again["cached"] is True and again["model"] == "tiny" and again["value"] == labelled["value"]
+    assert [e["model"] for e in json.loads(record.read_text())["results"]] == ["my-run"]
+    assert main(["eval", "--compare", "tiny", "bm25", "--label", "x", "--data", str(beir)]) == 2
+    assert "--label names the one --model" in capsys.readouterr().err
+
+
 def test_bad_data_and_bad_models_are_clear_errors(beir, tmp_path, capsys):
     assert main(["eval", "--model", "tiny", "--task", "retrieval", "--data", str(tmp_path / "missing")]) == 2
     assert "not a directory" in capsys.readouterr().err

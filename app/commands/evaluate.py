@@ -56,6 +56,9 @@ def register(commands) -> None:
                         "index (keyword: SQLite FTS5 BM25, no model), or by both fused as `search` does (hybrid)")
     p.add_argument("--keyword-weight", type=float, default=DEFAULT_KEYWORD_WEIGHT,
                    help=f"hybrid: the keyword ranking's share of the fusion (default {DEFAULT_KEYWORD_WEIGHT})")
+    p.add_argument("--label", default=None, metavar="NAME",
+                   help="with --model: the name its results are shown and recorded under (default: --model as "
+                        "given, with @BACKBONE for --backbone), e.g. a short name for a checkpoint's path")
     p.add_argument("--json", action="store_true", help="print the result records as JSON")
     p.add_argument("--record", default=None, metavar="FILE",
                    help="also merge the results into FILE (e.g. docs/results/eval-baselines.json)")
@@ -70,6 +73,8 @@ def evaluate(args: argparse.Namespace) -> int:
     models = args.compare or [args.model]
     task = args.task or infer_task(args.data)
     check_weight(args.keyword_weight)
+    if args.label is not None and args.compare:
+        raise ValueError("--label names the one --model; with --compare each model is shown by its own name")
     if args.mode != "semantic" and task != "retrieval":
         raise ValueError(f"--mode {args.mode} ranks documents: it needs a retrieval dataset, not {task}")
     progress = sys.stderr.isatty()
@@ -80,7 +85,7 @@ def evaluate(args: argparse.Namespace) -> int:
         request = EvalRequest(model=name, task=task, data=args.data, split=args.split, instruction=args.instruction,
                               document_instruction=args.document_instruction, device=args.device,
                               batch_size=args.batch_size, embeddings=args.embeddings, use_cache=not args.no_cache,
-                              progress=progress, backbone=args.backbone, dtype=args.dtype)
+                              progress=progress, backbone=args.backbone, dtype=args.dtype, label=args.label)
         results.append(_evaluate_in_mode(request, args.mode, args.keyword_weight) if args.mode != "semantic"
                        else run(request))
     if args.record:

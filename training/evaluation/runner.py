@@ -47,6 +47,7 @@ class EvalRequest:
     progress: bool = False
     backbone: str | None = None
     dtype: str | None = None  # the Embedding LLM's ("auto", "fp32", "bf16")
+    label: str | None = None  # the name results carry (default: model, with @backbone)
 
 
 def cache_dir(name: str) -> Path:
@@ -93,7 +94,8 @@ def evaluate(request: EvalRequest, model=None) -> dict:
     instruction = query_instruction(request.task, request.data, request.instruction)
     model = model or load_model(request)
     key = _result_key(model.fingerprint, request, dhash, instruction)
-    label = model_label(request.model, request.backbone)  # one checkpoint on several backbones: several rows
+    # one checkpoint on several backbones: several rows
+    label = request.label or model_label(request.model, request.backbone)
     path = cache_dir("results") / f"{key}.json"
     if request.use_cache and path.is_file():
         try:
