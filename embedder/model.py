@@ -400,13 +400,15 @@ class PromptEmbedder(nn.Module):
 
     @classmethod
     def from_pretrained(cls, name_or_dir: str | os.PathLike | None = None, backbone: str | None = None,
-                        device: str | torch.device | None = None, dtype: str | None = None) -> "PromptEmbedder":
+                        device: str | torch.device | None = None, dtype: str | None = None,
+                        merge_lora: bool = True) -> "PromptEmbedder":
         """A preset name, a registry backbone, "raw:BACKBONE[:mean]", a saved directory, or None (or
         "default") for the shipped trained model.
 
         backbone picks which aligned Embedding LLM a checkpoint runs on (default: the one it was
         trained on; off CUDA its config's cpu_backbone when it has one). dtype: the frozen Embedding
-        LLM's ("auto", "fp32", "bf16"; see resolve_dtype).
+        LLM's ("auto", "fp32", "bf16"; see resolve_dtype). merge_lora: fold a LoRA baseline's adapter
+        into E for inference (see merge_lora); pass False to train or resume the model.
         """
         device = resolve_device(device)
         target = resolve_model_name(name_or_dir)
@@ -416,7 +418,8 @@ class PromptEmbedder(nn.Module):
             model = cls.from_config(target)
         else:
             model = load_checkpoint(cls, target, backbone, cuda=device.type == "cuda")
-        return model.to_device(device, dtype)
+        model.to_device(device, dtype)
+        return model.merge_lora() if merge_lora else model
 
     def to_device(self, device: str | torch.device | None = None, dtype: str | None = None) -> "PromptEmbedder":
         """Move to the device (CUDA when present) with the frozen E in the resolved dtype (bf16 where the
@@ -450,6 +453,19 @@ class PromptEmbedder(nn.Module):
     @property
     def dimension(self) -> int:
         return self.embedding.hidden_size
+
+    def merge_lora(self) -> "PromptEmbedder":
+        """Fold E's LoRA adapter (the LoRA baseline's) into E's weights, for inference: the same vectors
+        (to rounding) without each projection's rank-r detour (docs/benchmarks.md). The adapter's own
+        weights stay, so saving and the fingerprint are unchanged; training refuses a merged model, since
+        its adapter no longer receives gradients. A no-op for a model without one."""
+        if self.config.embedding_lora is not None and not self.lora_merged:
+            self.embedding.lm.merge_adapter()
+        return self
+
+    @property
+    def lora_merged(self) -> bool:
+        return any(getattr(module, "merged", False) for module in self.embedding.lm.modules())
 
     def train(self, mode: bool = True):
         self._soft_cache.clear()  # cached prompts are stale once weights can change

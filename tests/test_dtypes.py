@@ -1,6 +1,7 @@
 """The frozen Embedding LLM's dtype: what "auto" picks, bf16 parity with fp32, fingerprints, no deprecation noise."""
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -94,3 +95,24 @@ def test_bf16_matches_fp32_on_smollm2(require_backbone):
     texts = TEXTS + ["Mix flour, water, yeast and salt, let the dough rise, then bake it in a hot oven."]
     cosine = (full.encode_document(texts) * half.encode_document(texts)).sum(1)
     assert cosine.min() >= 0.999, cosine
+
+
+def test_encode_bench_compares_a_merged_lora_adapter_with_the_unmerged_one(tmp_path, capsys):
+    from embedder.bench import main
+    from training.lora_baseline import build_lora_model, lora_config
+
+    torch.manual_seed(0)
+    model = build_lora_model(lora_config("tiny-llama", rank=4), device="cpu")
+    for name, p in model.embedding.lm.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(p, std=0.05)  # a trained-looking adapter: merging changes E's weights
+    model.save_pretrained(tmp_path / "lora")
+    out = tmp_path / "bench.json"
+    assert main(["--models", str(tmp_path / "lora"), "raw:tiny-llama", "--dtypes", "fp32", "--batch-size", "2",
+                 "--length", "8", "--batches", "1", "--device", "cpu", "--compare-lora-merge",
+                 "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["results"]
+    assert [r["lora"] for r in rows] == ["unmerged", "merged", None]  # the raw backbone has no adapter to merge
+    assert rows[1]["speedup_vs_unmerged"] > 0 and rows[1]["parity_min_cosine_vs_unmerged"] > 0.9999
+    assert "speedup_vs_unmerged" not in rows[2]
+    assert "vs unmerged" in capsys.readouterr().out

@@ -181,6 +181,28 @@ def test_lora_baseline_changes_only_its_adapters(tmp_path):
     assert reloaded.config.text_mode and reloaded.config.embedding_lora
     texts = ["the cat sat", "a dog runs"]
     assert torch.allclose(torch.from_numpy(reloaded.encode(texts)), torch.from_numpy(model.encode(texts)), atol=1e-6)
+    # loaded for inference, the adapter is folded into E: the same vectors and fingerprint, other weights
+    assert reloaded.lora_merged and not model.lora_merged
+    assert reloaded.fingerprint == model.fingerprint
+    q_proj = "q_proj.base_layer.weight"
+    merged_weight = next(v for k, v in reloaded.embedding.lm.state_dict().items() if k.endswith(q_proj))
+    trained_weight = next(v for k, v in after.items() if k.endswith(q_proj))
+    assert not torch.equal(merged_weight, trained_weight)
+
+
+def test_a_merged_lora_baseline_refuses_to_train_and_loads_unmerged_to_train(tmp_path):
+    records = fixed_records()
+    model = build_lora_model(lora_config("tiny-llama", rank=4), device="cpu")
+    Trainer(model, records, train_config(tmp_path, "lora", mode="lora", max_steps=2)).train()
+    merged = PromptEmbedder.from_pretrained(tmp_path / "lora", device="cpu")
+    with pytest.raises(TrainingError, match="merge_lora=False"):
+        Trainer(merged, records, train_config(tmp_path, "again", mode="lora", max_steps=1))
+    unmerged = PromptEmbedder.from_pretrained(tmp_path / "lora", device="cpu", merge_lora=False)
+    assert not unmerged.lora_merged
+    before = {n: p.detach().clone() for n, p in unmerged.embedding.lm.named_parameters() if "lora_B" in n}
+    Trainer(unmerged, records, train_config(tmp_path, "again", mode="lora", max_steps=1)).train()
+    after = dict(unmerged.embedding.lm.named_parameters())
+    assert any(not torch.equal(before[n], after[n]) for n in before)
 
 
 def test_prompter_mode_never_trains_the_embedding_llm(tmp_path):

@@ -140,6 +140,9 @@ class Trainer:
     def __init__(self, model, records: list[Record], config: TrainConfig, dev_records: list[Record] | None = None,
                  on_step: Callable[[int, dict], None] | None = None):
         config.validate()
+        if model.lora_merged:
+            raise TrainingError("this model's LoRA adapter is merged into E for inference; to train it, load it "
+                                "with PromptEmbedder.from_pretrained(..., merge_lora=False)")
         self.model, self.config, self.on_step = model, config, on_step
         self.output = Path(config.output_dir)
         config.data_fingerprint = data_fingerprint(records)

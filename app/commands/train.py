@@ -286,7 +286,7 @@ def _trained_model(args: argparse.Namespace):
                             "on a backbone, leave out --init-from and pass --backbone")
     torch.manual_seed(args.seed)
     model = PromptEmbedder.from_pretrained(args.init_from, backbone=args.backbone, device=args.device,
-                                           dtype=args.dtype)
+                                           dtype=args.dtype, merge_lora=False)
     if model.prompter is None or model.config.prompter_weights not in ("lora", "full"):
         raise TrainingError(f"--init-from {args.init_from}: not a trained PromptEmbedder (no trained Prompting "
                             "LLM; a LoRA baseline continues with train-lora --resume)")
@@ -370,7 +370,7 @@ def align(args: argparse.Namespace) -> int:
     if args.resume:
         return _resume(args, "alignment")
     torch.manual_seed(args.seed)
-    model = PromptEmbedder.from_pretrained(args.model, device=args.device, dtype=args.dtype)
+    model = PromptEmbedder.from_pretrained(args.model, device=args.device, dtype=args.dtype, merge_lora=False)
     model = attach_backbone(model, args.backbone, seed=args.seed)
     train_config = _train_config(args, "alignment", alignment_lr=args.lr, cached_text=not args.no_cached_text)
     return _run(model, train_config, args)
@@ -498,5 +498,5 @@ def _resume(args: argparse.Namespace, mode: str) -> int:
     args.seed = train_config.seed  # the dev split depends on it: the same records as before
     args.dtype = checkpoint_dtype(checkpoint)  # the frozen E as the interrupted run had it
     print(f"resuming from {checkpoint}", file=sys.stderr)
-    model = PromptEmbedder.from_pretrained(checkpoint, device=args.device, dtype=args.dtype)
+    model = PromptEmbedder.from_pretrained(checkpoint, device=args.device, dtype=args.dtype, merge_lora=False)
     return _run(model, train_config, args, resume_from=checkpoint)

@@ -80,7 +80,7 @@ def trainable_model(choice: ModelChoice) -> PromptEmbedder:
         name = name.split(":")[1]
     target = resolve_model_name(name)
     if isinstance(target, Path):
-        model = embedder.PromptEmbedder.from_pretrained(target, backbone=choice.backbone)
+        model = embedder.PromptEmbedder.from_pretrained(target, backbone=choice.backbone, merge_lora=False)
         if model.prompter is None:
             raise TrainingError(f"{target} is a text-mode model (LoRA baseline or raw backbone): its Prompting "
                                 "LLM cannot train; start from a backbone name instead")

@@ -111,7 +111,8 @@ def adapt(reporter: Reporter, model: PromptEmbedder, choice: ModelChoice, target
     batch_size = max(2, min(batch_size, len({r.positive for r in records})))
     reporter.log(f"aligning {choice.label} to {target}: {len(records)} records, {steps} steps of batch {batch_size} "
                  "(only the alignment trains)")
-    copy = PromptEmbedder.from_pretrained(choice.name, backbone=choice.backbone)  # the active one keeps serving
+    # a copy to train: the active one keeps serving
+    copy = PromptEmbedder.from_pretrained(choice.name, backbone=choice.backbone, merge_lora=False)
     attach_backbone(copy, target)
     output = models_dir() / run_name(f"{choice.label}-{target}")
     # shorter documents than a training job's: an alignment on a new backbone is the slow part of a swap
