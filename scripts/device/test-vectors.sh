@@ -125,7 +125,7 @@ embed() {  # LAST_NN: assemble SmolLM2, convert it, embed both test sets for eve
             > $ROOT/results/bench-encode.log 2>&1; touch $ROOT/results/bench-encode.done; } & )
     fi
     local tree_model=assets/default-model  # or start's copy, when this call travelled without it
-    [ -d $tree_model ] || tree_model=$ROOT/repo/assets/default-model
+    [ -f $tree_model/config.json ] || tree_model=$ROOT/repo/assets/default-model
     # LABEL=DIR[=BACKBONE]; TREE_LABEL: when a carried model will be `default`
     models=("${TREE_LABEL:-default}=$tree_model")
     for b in ${TREE_BACKBONES:-}; do models+=("${TREE_LABEL:-default}=$tree_model=$b"); done
