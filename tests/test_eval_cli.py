@@ -62,6 +62,8 @@ def test_label_names_the_recorded_row_and_is_refused_with_compare(beir, tmp_path
     again = eval_json(capsys, "--model", "tiny", "--data", str(beir))  # the cached result, under the name asked
     assert again["cached"] is True and again["model"] == "tiny" and again["value"] == labelled["value"]
     assert [e["model"] for e in json.loads(record.read_text())["results"]] == ["my-run"]
+    keyword = eval_json(capsys, "--model", "tiny", "--mode", "keyword", "--label", "fts5", "--data", str(beir))
+    assert keyword["model"] == "fts5" and keyword["mode"] == "keyword"
     assert main(["eval", "--compare", "tiny", "bm25", "--label", "x", "--data", str(beir)]) == 2
     assert "--label names the one --model" in capsys.readouterr().err
 

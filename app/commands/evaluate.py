@@ -115,7 +115,7 @@ def _evaluate_in_mode(request, mode: str, keyword_weight: float) -> dict:
         searcher = HybridSearch(load_model(request), query_instruction(request.task, request.data, request.instruction),
                                 request.document_instruction, keyword_weight)
     result = run(request, model=searcher)
-    label = "keyword" if mode == "keyword" else f"{result['model']} hybrid"
+    label = (request.label or "keyword") if mode == "keyword" else f"{result['model']} hybrid"
     return {**result, "model": label, "mode": mode}
 
 

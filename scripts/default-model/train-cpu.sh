@@ -11,7 +11,7 @@
 # again after an interruption and it resumes from the latest checkpoint (every 20 steps, a few minutes on
 # 2 cores), appending to RUN_DIR/resumes.log. Runs live outside the repository. PROMPTEMBEDDER: the command
 # (default .venv/bin/promptembedder; on the GPU machine "python3 -m app.cli", see scripts/device/test-vectors.sh).
-# BACKBONE: E and P (default smollm2-135m; tiny-llama in rehearsals).
+# PE_BACKBONE: E and P (default smollm2-135m; tiny-llama in rehearsals).
 set -euo pipefail
 RUN=$(realpath -m "${1:?usage: train-cpu.sh RUN_DIR [DATA_DIR]}")
 DATA=$(realpath -m "${2:-$(dirname "$RUN")/data}")
@@ -21,7 +21,7 @@ source scripts/default-model/mixture.sh
 case ${METHOD:=prompter} in prompter|lora) ;; *) echo "METHOD must be prompter or lora, not '$METHOD'" >&2; exit 2 ;; esac
 [ -f "$DATA/train.jsonl" ] || scripts/default-model/prepare-data.sh "$DATA"
 read -r -a CLI <<< "${PROMPTEMBEDDER:-.venv/bin/promptembedder}"
-BACKBONE=${BACKBONE:-smollm2-135m}  # E and P (another only for rehearsals: tiny-llama)
+PE_BACKBONE=${PE_BACKBONE:-smollm2-135m}  # E and P (another only for rehearsals: tiny-llama)
 DEV=(--data "$DATA/train.jsonl" --dev "$DATA/dev.jsonl" --dev-sts "$SHARED/stsbenchmark/sts-dev.csv" --no-progress)
 if ls "$RUN"/checkpoint-*/trainer_state.json >/dev/null 2>&1; then
     command=train  # a run resumes with the command that started it (its training_args.json names the mode)
@@ -35,9 +35,9 @@ SCHEDULE=(--pooling last --batch-size 16 --hard-negatives 1 --query-length 32 --
 mkdir -p "$RUN"
 echo "$(date -Is) start ($METHOD)" >> "$RUN/resumes.log"
 if [ "$METHOD" = lora ]; then
-    exec "${CLI[@]}" train-lora -o "$RUN" "${DEV[@]}" --backbone "$BACKBONE" "${SCHEDULE[@]}"
+    exec "${CLI[@]}" train-lora -o "$RUN" "${DEV[@]}" --backbone "$PE_BACKBONE" "${SCHEDULE[@]}"
 fi
 exec "${CLI[@]}" train -o "$RUN" "${DEV[@]}" "${SCHEDULE[@]}" \
-    --backbone "$BACKBONE" --prompter "$BACKBONE" --prompter-weights lora --soft-tokens ${SOFT_TOKENS:-5} --placement suffix \
+    --backbone "$PE_BACKBONE" --prompter "$PE_BACKBONE" --prompter-weights lora --soft-tokens ${SOFT_TOKENS:-5} --placement suffix \
     --deep-rank ${DEEP_RANK:-0} --alignment-lr 2e-3 --tau-start ${TAU_START:-1.0} --tau-end 0.3 \
     --query-instruction "Retrieve semantically similar text."

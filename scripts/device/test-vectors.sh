@@ -24,7 +24,7 @@
 # DATA=DIR at `prepare` carries a prepared data folder (train.jsonl, dev.jsonl: scripts/default-model/
 # prepare-data.sh) and LORA_STEPS=N at `embed` first trains the LoRA baseline on it with the shipped recipe
 # (scripts/default-model/train-cpu.sh METHOD=lora, fp32) for N steps, then embeds it as lora-N-gpu.
-# SKIP_TREE=1 leaves the tree's model out of `embed`.
+# SKIP_TREE=1 leaves the tree's model on its own backbone out of `embed` (TREE_BACKBONES entries still run).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=${ROOT:-/root}
@@ -136,10 +136,11 @@ embed() {  # LAST_NN: assemble SmolLM2, convert it, embed both test sets for eve
     if [ -n "${LORA_STEPS:-}" ]; then  # the LoRA baseline on the carried data, the shipped recipe, fp32
         mkdir -p $ROOT/data && for f in train dev; do gunzip -c $payload/data/$f.jsonl.gz > $ROOT/data/$f.jsonl; done
         local run=$ROOT/runs/lora-$LORA_STEPS start=$SECONDS
-        PROMPTEMBEDDER="python3 -m app.cli" BACKBONE=${TINY:+tiny-llama} PROMPTEMBEDDER_DTYPE=fp32 \
+        PROMPTEMBEDDER="python3 -m app.cli" PE_BACKBONE=${TINY:+tiny-llama} PROMPTEMBEDDER_DTYPE=fp32 \
             SHARED=$payload/evaldata MAX_STEPS=$LORA_STEPS METHOD=lora bash scripts/default-model/train-cpu.sh \
             $run $ROOT/data > $ROOT/results/train-lora.log 2>&1 || { tail -n 20 $ROOT/results/train-lora.log; exit 1; }
-        echo "LoRA baseline: $LORA_STEPS steps in $((SECONDS - start)) s"; grep -h "dev/score" $ROOT/results/train-lora.log
+        echo "LoRA baseline: $LORA_STEPS steps in $((SECONDS - start)) s"
+        grep -h "dev/score" $ROOT/results/train-lora.log || true
         cp $run/train_log.jsonl $run/training_args.json $ROOT/results/
     fi
     local tree_model=assets/default-model  # or start's copy, when this call travelled without it
